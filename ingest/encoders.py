@@ -1,0 +1,262 @@
+"""CLIP-family image and text encoders (Chinese-CLIP, AltCLIP, CLIP) through transformers.
+
+Models load by hub id or local directory. Output vectors are L2-normalised float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ingest.images import Preprocess
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotFound(RuntimeError):
+    """The model could not be loaded; the message says which setting to change."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies the vector space of a collection: the model, its revision and dim."""
+
+    model: str
+    revision: str
+    dim: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Fingerprint:
+        return cls(model=str(d["model"]), revision=str(d["revision"]), dim=int(d["dim"]))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (AMX-BF16 or AVX512-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto``: fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, fp32 otherwise."""
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def local_fingerprint(path: Path) -> str:
+    """A cheap content revision of a local model directory (config + weight file samples)."""
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        f = path / name
+        if not f.is_file():
+            continue
+        if name.endswith(".json") or name.endswith(".txt"):
+            h.update(name.encode() + f.read_bytes())
+        elif name.endswith((".safetensors", ".bin", ".pt")):
+            size = f.stat().st_size
+            h.update(f"{name}:{size}".encode())
+            with f.open("rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read(1 << 20))
+    return "local-" + h.hexdigest()[:16]
+
+
+def preprocess_from(image_processor) -> Preprocess:
+    """Read resize/crop/normalisation from a transformers image processor."""
+
+    def hw(size) -> tuple[int, int] | int:
+        if size is None:
+            return 224
+        if isinstance(size, int):
+            return size
+        size = dict(size)
+        if "height" in size and "width" in size:
+            return (int(size["height"]), int(size["width"]))
+        return int(size.get("shortest_edge") or size.get("longest_edge") or 224)
+
+    resize = hw(getattr(image_processor, "size", None))
+    crop = None
+    if getattr(image_processor, "do_center_crop", False):
+        c = hw(getattr(image_processor, "crop_size", None))
+        crop = (c, c) if isinstance(c, int) else c
+    mean = tuple(float(x) for x in image_processor.image_mean)
+    std = tuple(float(x) for x in image_processor.image_std)
+    resample = getattr(image_processor, "resample", Image.Resampling.BICUBIC)
+    return Preprocess(resize, crop, mean, std, int(resample))  # type: ignore[arg-type]
+
+
+class ClipEncoder:
+    """Image and text towers of one CLIP-family model, batched, L2-normalised float32 out.
+
+    Thread-safe: concurrent callers are serialised around the model.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        preprocess: Preprocess,
+        fingerprint: Fingerprint,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+        max_text_length: int = 52,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.fingerprint = fingerprint
+        self.device = device or torch.device("cpu")
+        self.dtype = dtype
+        self.max_text_length = max_text_length
+        self._token_type_ids = getattr(model.config, "model_type", "") == "chinese_clip"
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.fingerprint.dim
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | Path,
+        *,
+        revision: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+    ) -> ClipEncoder:
+        """Load a Chinese-CLIP / AltCLIP / CLIP model by hub id or local directory.
+
+        Raises:
+            ModelNotFound: the model is neither a local directory nor reachable; the message
+                says how to point ``TUWEN_CLIP_MODEL`` at a local directory.
+        """
+        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+        name = str(name_or_dir)
+        local = Path(name).expanduser()
+        is_local = local.is_dir()
+        source = str(local.resolve()) if is_local else name
+        kw = {"revision": revision} if revision and not is_local else {}
+        if offline() or is_local:
+            kw["local_files_only"] = True
+        try:
+            model = AutoModel.from_pretrained(source, **kw)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+            image_processor = AutoImageProcessor.from_pretrained(source, **kw)
+        except (OSError, ValueError) as e:
+            if is_local:
+                raise ModelNotFound(
+                    f"{source} is not a complete CLIP model directory ({e}); it needs the "
+                    "files save_pretrained writes for the model, tokenizer and processor"
+                ) from e
+            raise ModelNotFound(
+                f"cannot load CLIP model {name!r}"
+                + (" with HF_HUB_OFFLINE=1" if offline() else "")
+                + f": {str(e).splitlines()[0]}. Download it on a connected machine "
+                "(e.g. `huggingface-cli download "
+                f"{name} --local-dir ./models/clip`) and set TUWEN_CLIP_MODEL=./models/clip "
+                "(or pass --clip-model ./models/clip)."
+            ) from e
+        if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
+            raise ModelNotFound(f"{name!r} is a {type(model).__name__}, not a CLIP-family model")
+        dev = pick_device(device)
+        dt = pick_dtype(dtype, dev)
+        model = model.to(device=dev, dtype=dt)
+        rev = (
+            local_fingerprint(local)
+            if is_local
+            else (getattr(model.config, "_commit_hash", None) or revision or "main")
+        )
+        dim = int(
+            getattr(model.config, "projection_dim", 0) or model.config.text_config.hidden_size
+        )
+        text_cfg = getattr(model.config, "text_config", model.config)
+        max_len = min(
+            int(getattr(tokenizer, "model_max_length", 77) or 77),
+            int(getattr(text_cfg, "max_position_embeddings", 77) or 77),
+            77 if getattr(model.config, "model_type", "") != "chinese_clip" else 52,
+        )
+        log.info("loaded CLIP %s (%s, %s, dim %d)", name, dev, dt, dim)
+        return cls(
+            model,
+            tokenizer,
+            preprocess_from(image_processor),
+            Fingerprint(model=name if not is_local else source, revision=rev, dim=dim),
+            device=dev,
+            dtype=dt,
+            max_text_length=max_len,
+        )
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed ``(N, H, W, 3)`` uint8 arrays from :meth:`Preprocess.to_array`."""
+        if len(pixels) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        x = torch.from_numpy(self.preprocess.normalise(pixels))
+        x = x.to(device=self.device, dtype=self.dtype)
+        with self._lock:
+            out = self.model.get_image_features(pixel_values=x)
+        return _normalise(_pooled(out))
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed RGB Pillow images."""
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.encode_pixels(np.stack([self.preprocess.to_array(im) for im in images]))
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed captions or queries."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_text_length,
+            return_tensors="pt",
+            return_token_type_ids=self._token_type_ids,
+        )
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with self._lock:
+            out = self.model.get_text_features(**batch)
+        return _normalise(_pooled(out))
+
+
+def _pooled(out) -> torch.Tensor:
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def _normalise(t: torch.Tensor) -> np.ndarray:
+    v = t.detach().float().cpu().numpy()
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,161 @@
+"""Safe image decoding: allow-listed formats, bomb limit, EXIF orientation, every mode to RGB.
+
+This module imports only Pillow and NumPy so that decode workers start fast.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif"})
+#: Pillow's own default decompression-bomb limit (about 89 megapixels).
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# Never let Pillow pad a truncated file with grey: a truncated file is an error.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as a product photo; ``str(err)`` is the reason."""
+
+
+def is_image_name(path: str | Path) -> bool:
+    """Whether a file name has one of the allow-listed image suffixes."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode a photo into an upright RGB image, or raise :class:`ImageError` with the reason.
+
+    Args:
+        source: A file path or the file's bytes.
+        max_pixels: Images with more pixels are rejected before their pixels are decoded.
+
+    Returns:
+        An RGB image with EXIF orientation applied and any alpha composited on white.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise ImageError("not an image (unrecognised content)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageError(f"decompression bomb rejected: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any parser failure is a bad file
+            raise ImageError(f"unreadable image header: {e}") from None
+        if img.format not in ALLOWED_FORMATS:
+            raise ImageError(
+                f"content is {img.format}, not one of the allowed formats "
+                f"({', '.join(sorted(ALLOWED_FORMATS))})"
+            )
+        w, h = img.size
+        if w * h > max_pixels:
+            raise ImageError(f"decompression bomb rejected: {w}x{h} exceeds {max_pixels} pixels")
+        try:
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+        except Exception as e:  # noqa: BLE001
+            raise ImageError(f"corrupt or truncated image data: {e}") from None
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is not worth losing the photo
+        pass
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB; transparency is composited on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(scaled.round().astype(np.uint8), "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    elif mode in ("LA", "La", "PA", "RGBa") or mode == "L" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a CLIP model wants its pixels: resize, optional centre crop, normalisation.
+
+    Built from the model's image processor config so that a local directory and a hub
+    model are treated alike. The uint8 step runs in decode workers; normalisation runs
+    next to the model.
+    """
+
+    resize: tuple[int, int] | int  # (height, width), or the shortest edge
+    crop: tuple[int, int] | None
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resample: int = Image.Resampling.BICUBIC
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(height, width) of the array :meth:`to_array` returns."""
+        if self.crop is not None:
+            return self.crop
+        if isinstance(self.resize, int):
+            return (self.resize, self.resize)
+        return self.resize
+
+    def to_array(self, img: Image.Image) -> np.ndarray:
+        """Resize (and crop) an RGB image to a ``(H, W, 3)`` uint8 array."""
+        if isinstance(self.resize, int):
+            w, h = img.size
+            scale = self.resize / min(w, h)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        else:
+            size = (self.resize[1], self.resize[0])
+        if img.size != size:
+            img = img.resize(size, resample=self.resample)
+        if self.crop is not None:
+            ch, cw = self.crop
+            w, h = img.size
+            left, top = (w - cw) // 2, (h - ch) // 2
+            img = img.crop((left, top, left + cw, top + ch))
+        arr = np.asarray(img, dtype=np.uint8)
+        oh, ow = self.output_size
+        if arr.shape != (oh, ow, 3):  # a crop larger than the image: pad with white
+            out = np.full((oh, ow, 3), 255, dtype=np.uint8)
+            out[: min(oh, arr.shape[0]), : min(ow, arr.shape[1])] = arr[:oh, :ow]
+            arr = out
+        return arr
+
+    def normalise(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3)`` uint8 → ``(N, 3, H, W)`` float32, scaled and normalised."""
+        x = batch.astype(np.float32) * (1.0 / 255.0)
+        x -= np.asarray(self.mean, dtype=np.float32)
+        x /= np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def decode_for_model(path: str, preprocess: Preprocess, max_pixels: int) -> np.ndarray | str:
+    """Worker entry point: a file → the model's uint8 array, or the reason it failed."""
+    try:
+        return preprocess.to_array(load_image(path, max_pixels=max_pixels))
+    except ImageError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read file: {e}"

@@ -1,0 +1,1 @@
+"""tuwen service: answers questions about an indexed catalog, with cited images."""
