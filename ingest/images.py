@@ -45,7 +45,9 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     if not data:
         raise ImageError("empty file (0 bytes)")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns above its own limit and raises above twice it; the size check below
+        # applies the caller's ``max_pixels`` instead of the warning.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
@@ -53,8 +55,9 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ImageError(f"decompression bomb rejected: {e}") from None
         except Exception as e:  # noqa: BLE001 - any parser failure is a bad file
-            raise ImageError(f"unreadable image header: {e}") from None
-        if img.format not in ALLOWED_FORMATS:
+            raise ImageError(f"corrupt or truncated image header: {e}") from None
+        # Pillow opens a multi-picture JPEG (many phone photos) as "MPO": it is a JPEG.
+        if (img.format if img.format != "MPO" else "JPEG") not in ALLOWED_FORMATS:
             raise ImageError(
                 f"content is {img.format}, not one of the allowed formats "
                 f"({', '.join(sorted(ALLOWED_FORMATS))})"
@@ -83,8 +86,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(scaled.round().astype(np.uint8), "L").convert("RGB")
+        if mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535):
+            scaled = arr / 257.0  # 16-bit grey: 65535 -> 255, keeping the photo's levels
+        elif mode == "F" and lo >= 0 and hi <= 1:
+            scaled = arr * 255.0
+        elif hi > lo:
+            scaled = (arr - lo) / (hi - lo) * 255.0
+        else:
+            scaled = np.clip(arr, 0, 255)
+        return Image.fromarray(np.clip(scaled.round(), 0, 255).astype(np.uint8), "L").convert("RGB")
     if mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
     elif mode in ("LA", "La", "PA", "RGBa") or mode == "L" and "transparency" in img.info:
@@ -130,14 +140,23 @@ class Preprocess:
             size = (self.resize[1], self.resize[0])
         if img.size != size:
             img = img.resize(size, resample=self.resample)
-        if self.crop is not None:
-            ch, cw = self.crop
+        # A shortest-edge resize without a crop still needs a square output: centre it.
+        crop = self.crop
+        if crop is None and isinstance(self.resize, int):
+            crop = self.output_size
+        if crop is not None:
+            ch, cw = crop
             w, h = img.size
             left, top = (w - cw) // 2, (h - ch) // 2
-            img = img.crop((left, top, left + cw, top + ch))
+            if left >= 0 and top >= 0:
+                img = img.crop((left, top, left + cw, top + ch))
+            else:  # a crop larger than the image: centre it on white, not black
+                canvas = Image.new("RGB", (cw, ch), (255, 255, 255))
+                canvas.paste(img, (-left, -top))
+                img = canvas
         arr = np.asarray(img, dtype=np.uint8)
         oh, ow = self.output_size
-        if arr.shape != (oh, ow, 3):  # a crop larger than the image: pad with white
+        if arr.shape != (oh, ow, 3):  # safety net: pad with white to the promised size
             out = np.full((oh, ow, 3), 255, dtype=np.uint8)
             out[: min(oh, arr.shape[0]), : min(ow, arr.shape[1])] = arr[:oh, :ow]
             arr = out

@@ -364,7 +364,7 @@ class EdgeStore(Store):
             if captioned_only
             else None
         )
-        must_not = [qe.HasIdCondition(list(exclude_ids))] if exclude_ids else None
+        must_not = [qe.HasIdCondition({uuid.UUID(i) for i in exclude_ids})] if exclude_ids else None
         if must is None and must_not is None:
             return None
         return qe.Filter(must=must, must_not=must_not)

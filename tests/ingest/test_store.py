@@ -1,0 +1,179 @@
+"""One contract suite, run on both Qdrant backends (Edge embedded, qdrant-client in memory)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ingest.encoders import Fingerprint
+from ingest.keywords import sparse_vector
+from ingest.store import (
+    CAPTION,
+    IMAGE,
+    KEYWORDS,
+    EdgeStore,
+    Leg,
+    ModelMismatch,
+    PointData,
+    Search,
+    ServerStore,
+    StoreError,
+    StoreLocked,
+    point_id,
+)
+
+FP = Fingerprint("tiny-model", "rev1", 4)
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def point(file: str, image, caption: str | None = None, cap_vec=None, h: str = "h") -> PointData:
+    return PointData(
+        file=file,
+        caption=caption,
+        image=unit(*image),
+        caption_vector=None if cap_vec is None else unit(*cap_vec),
+        keywords=sparse_vector(caption) if caption else None,
+        hash=h + file,
+        image_hash="i" + file,
+        ingested_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+POINTS = [
+    point("a.jpg", (1, 0, 0, 0), "男士黑色衬衫", (1, 0.1, 0, 0)),
+    point("b.jpg", (0.9, 0.1, 0, 0), "女士红色连衣裙", (0, 1, 0, 0)),
+    point("sub/c.jpg", (0, 0, 1, 0)),
+    point("d.jpg", (0, 0, 0.2, 1), "男士白色运动鞋", (0, 0, 0, 1)),
+]
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        s = EdgeStore(tmp_path / "data", "products")
+    else:
+        from qdrant_client import QdrantClient
+
+        s = ServerStore(QdrantClient(":memory:"), "products", location=":memory:")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def filled(store):
+    store.ensure(FP)
+    store.upsert(POINTS)
+    return store
+
+
+def test_new_collection_has_no_fingerprint_until_created(store):
+    assert store.stored_fingerprint() is None
+    assert store.count() == 0
+    with pytest.raises(StoreError, match="tuwen ingest"):
+        store.require()
+    store.ensure(FP)
+    assert store.stored_fingerprint() == FP
+    store.ensure(FP)  # same model: accepted
+
+
+def test_other_model_is_refused_with_advice(filled):
+    with pytest.raises(ModelMismatch, match="--clip-model"):
+        filled.ensure(Fingerprint("other-model", "rev1", 4))
+    with pytest.raises(ModelMismatch):
+        filled.ensure(Fingerprint("tiny-model", "rev2", 4))
+
+
+def test_counts_and_manifest(filled):
+    assert filled.count() == 4
+    assert filled.count(captioned_only=True) == 3
+    m = filled.manifest()
+    assert set(m) == {point_id(p.file) for p in POINTS}
+    assert m[point_id("sub/c.jpg")].file == "sub/c.jpg"
+    assert m[point_id("a.jpg")].hash == "ha.jpg"
+    assert m[point_id("a.jpg")].image_hash == "ia.jpg"
+
+
+def test_upsert_same_file_replaces_instead_of_duplicating(filled):
+    filled.upsert([point("a.jpg", (0, 1, 0, 0), "男士蓝色衬衫", (0, 1, 0, 0), h="new")])
+    assert filled.count() == 4
+    got = filled.get_file("a.jpg", [IMAGE, CAPTION])
+    assert got.caption == "男士蓝色衬衫"
+    assert got.payload["hash"] == "newa.jpg"
+    assert np.allclose(got.vectors[IMAGE], unit(0, 1, 0, 0), atol=1e-6)
+
+
+def test_get_returns_vectors_and_skips_missing(filled):
+    got = filled.get(
+        [point_id("d.jpg"), point_id("nope.jpg"), point_id("sub/c.jpg")], [IMAGE, KEYWORDS]
+    )
+    assert [g.file for g in got] == ["d.jpg", "sub/c.jpg"]
+    assert np.allclose(got[0].vectors[IMAGE], unit(0, 0, 0.2, 1), atol=1e-6)
+    assert got[0].vectors[KEYWORDS].indices == sparse_vector("男士白色运动鞋").indices
+    assert got[1].caption is None and KEYWORDS not in got[1].vectors
+    assert filled.get_file("nope.jpg") is None
+
+
+def test_delete(filled):
+    filled.delete([point_id("a.jpg"), point_id("sub/c.jpg")])
+    assert filled.count() == 2
+    assert filled.get_file("a.jpg") is None
+
+
+def test_nearest_order_and_filters(filled):
+    hits = filled.search(Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4))
+    assert [h.file for h in hits][:2] == ["a.jpg", "b.jpg"]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].caption == "男士黑色衬衫"
+    only = filled.search(Search((Leg(unit(0, 0, 1, 0), IMAGE, 10),), limit=4, captioned_only=True))
+    assert "sub/c.jpg" not in [h.file for h in only] and len(only) == 3
+    excl = filled.search(
+        Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4, exclude_ids=(point_id("a.jpg"),))
+    )
+    assert excl[0].file == "b.jpg"
+
+
+def test_sparse_keywords_leg(filled):
+    hits = filled.search(Search((Leg(sparse_vector("白色运动鞋"), KEYWORDS, 10),), limit=3))
+    assert hits[0].file == "d.jpg"
+    assert all(h.caption for h in hits)  # only captioned points have keywords
+
+
+def test_rrf_fusion_rewards_agreement(filled):
+    # the image leg returns only a; the keyword and caption legs rank b first: b wins 2 votes to 1.
+    legs = (
+        Leg(unit(1, 0, 0, 0), IMAGE, 1),
+        Leg(sparse_vector("女士红色连衣裙"), KEYWORDS, 2),
+        Leg(unit(0, 1, 0, 0), CAPTION, 2),
+    )
+    hits = filled.search(Search(legs, limit=4))
+    assert hits[0].file == "b.jpg"
+    assert hits[0].score > hits[1].score
+
+
+def test_batch_search_keeps_order(filled):
+    res = filled.search_batch(
+        [
+            Search((Leg(unit(0, 0, 0, 1), IMAGE, 5),), limit=1),
+            Search((Leg(unit(1, 0, 0, 0), IMAGE, 5),), limit=1),
+        ]
+    )
+    assert [r[0].file for r in res] == ["d.jpg", "a.jpg"]
+
+
+def test_edge_persists_and_locks(tmp_path):
+    s = EdgeStore(tmp_path / "d", "c")
+    s.ensure(FP)
+    s.upsert(POINTS)
+    with pytest.raises(StoreLocked, match="--via"):
+        EdgeStore(tmp_path / "d", "c")
+    s.close()
+    s2 = EdgeStore(tmp_path / "d", "c")
+    assert s2.stored_fingerprint() == FP
+    assert s2.count() == 4 and s2.count(captioned_only=True) == 3
+    with pytest.raises(ModelMismatch):
+        s2.ensure(Fingerprint("x", "y", 4))
+    s2.close()
