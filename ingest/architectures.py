@@ -19,18 +19,58 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 #: OFA-Sys/chinese-clip-vit-base-patch16.
 SIZES: dict[str, tuple[dict, dict, int]] = {
     "tiny": (
-        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
-        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8),
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        ),
+        dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=32,
+            patch_size=8,
+        ),
         16,
     ),
     "small": (
-        dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, max_position_embeddings=64),
-        dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024, image_size=96, patch_size=12),
+        dict(
+            hidden_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            intermediate_size=1024,
+            max_position_embeddings=64,
+        ),
+        dict(
+            hidden_size=256,
+            num_hidden_layers=6,
+            num_attention_heads=4,
+            intermediate_size=1024,
+            image_size=96,
+            patch_size=12,
+        ),
         256,
     ),
     "base": (
-        dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2),
-        dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, image_size=224, patch_size=16),
+        dict(
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            max_position_embeddings=512,
+            type_vocab_size=2,
+        ),
+        dict(
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            image_size=224,
+            patch_size=16,
+        ),
         512,
     ),
 }
@@ -61,8 +101,12 @@ def caption_vocab(texts: Iterable[str], min_count: int = 1, size: int | None = N
         for ch in _LATIN.sub(" ", text):
             if not ch.isspace():
                 counts[ch] += 1
-    base = [c for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
-    learned = [t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+    base = [c for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + [
+        "##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"
+    ]
+    learned = [
+        t for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count
+    ]
     vocab, seen = [], set()
     for tok in SPECIAL_TOKENS + base + learned:
         if tok not in seen:
@@ -112,17 +156,24 @@ def build_chinese_clip(
     out.mkdir(parents=True, exist_ok=True)
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(
-        vocab_file=str(out / "vocab.txt"), do_lower_case=True, tokenize_chinese_chars=True, model_max_length=52
+        vocab_file=str(out / "vocab.txt"),
+        do_lower_case=True,
+        tokenize_chinese_chars=True,
+        model_max_length=52,
     )
     cfg_kw = {}
     if logit_scale_init is not None:
         cfg_kw["logit_scale_init_value"] = logit_scale_init
-    config = ChineseCLIPConfig(text_config=text, vision_config=vision, projection_dim=proj, **cfg_kw)
+    config = ChineseCLIPConfig(
+        text_config=text, vision_config=vision, projection_dim=proj, **cfg_kw
+    )
     torch.manual_seed(seed)
     model = ChineseCLIPModel(config)
     px = vision["image_size"]
     image_processor = ChineseCLIPImageProcessor(
-        size={"height": px, "width": px}, crop_size={"height": px, "width": px}, do_center_crop=False
+        size={"height": px, "width": px},
+        crop_size={"height": px, "width": px},
+        do_center_crop=False,
     )
     processor = ChineseCLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
     model.save_pretrained(out)

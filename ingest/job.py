@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -126,7 +125,9 @@ def decode_stream(
         pending: deque = deque()
         it = iter(work)
         for w in it:
-            pending.append((w, pool.submit(decode_for_model, str(w.item.path), preprocess, max_pixels)))
+            pending.append(
+                (w, pool.submit(decode_for_model, str(w.item.path), preprocess, max_pixels))
+            )
             if len(pending) >= window:
                 break
         while pending:
@@ -216,7 +217,9 @@ def run_ingest(
     n_workers = workers or min(8, os.cpu_count() or 1)
     bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not progress or not full)
     try:
-        stream = decode_stream(full, encoder.preprocess, n_workers, max_pixels, window=4 * batch_size)
+        stream = decode_stream(
+            full, encoder.preprocess, n_workers, max_pixels, window=4 * batch_size
+        )
         for batch in _batches(stream, batch_size):
             ok = [(w, a) for w, a in batch if not isinstance(a, str)]
             for w, a in batch:
@@ -227,7 +230,7 @@ def run_ingest(
                 captioned = [w.item.caption for w, _ in ok if w.item.caption]
                 cap_vecs = encoder.encode_texts(captioned)
                 points, j = [], 0
-                for (w, _), iv in zip(ok, img_vecs):
+                for (w, _), iv in zip(ok, img_vecs, strict=True):
                     cv = None
                     if w.item.caption:
                         cv, j = cap_vecs[j], j + 1
@@ -257,5 +260,3 @@ def _point(w: Work, image_vec: np.ndarray, caption_vec: np.ndarray | None, now: 
         image_hash=w.image_hash,
         ingested_at=now,
     )
-
-

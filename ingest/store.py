@@ -359,11 +359,7 @@ class EdgeStore(Store):
 
     def _filter(self, captioned_only: bool, exclude_ids: Sequence[str]):
         qe = self._qe
-        must = (
-            [qe.HasVectorCondition(CAPTION)]
-            if captioned_only
-            else None
-        )
+        must = [qe.HasVectorCondition(CAPTION)] if captioned_only else None
         must_not = [qe.HasIdCondition({uuid.UUID(i) for i in exclude_ids})] if exclude_ids else None
         if must is None and must_not is None:
             return None
@@ -532,11 +528,7 @@ class ServerStore(Store):
 
     def _filter(self, captioned_only: bool, exclude_ids: Sequence[str]):
         m = self._m
-        must = (
-            [m.HasVectorCondition(has_vector=CAPTION)]
-            if captioned_only
-            else None
-        )
+        must = [m.HasVectorCondition(has_vector=CAPTION)] if captioned_only else None
         must_not = [m.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
         if must is None and must_not is None:
             return None

@@ -22,7 +22,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("store and model (default: the matching TUWEN_ variables)")
     g.add_argument("--clip-model", help="CLIP hub id or local directory (TUWEN_CLIP_MODEL)")
     g.add_argument("--data-dir", type=Path, help="embedded store directory (TUWEN_DATA_DIR)")
-    g.add_argument("--qdrant-url", help="Qdrant server URL instead of the embedded store (TUWEN_QDRANT_URL)")
+    g.add_argument(
+        "--qdrant-url", help="Qdrant server URL instead of the embedded store (TUWEN_QDRANT_URL)"
+    )
     g.add_argument("--collection", help="collection name (TUWEN_COLLECTION)")
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -60,15 +62,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     catalog = load_catalog(args.images_dir, args.captions)
-    for w in catalog.warnings():
+    notes = catalog.warnings()
+    for w in notes[:10]:
         log.warning("%s", w)
+    if len(notes) > 10:
+        log.warning("... and %d more notes about %s", len(notes) - 10, args.captions)
     print(
         f"catalog: {len(catalog.items)} photos, {catalog.captioned} with captions"
         + (f" ({catalog.encoding})" if catalog.encoding else ""),
         file=sys.stderr,
     )
     encoder = ClipEncoder.from_pretrained(
-        settings.clip_model, revision=settings.clip_revision, device=settings.device, dtype=settings.dtype
+        settings.clip_model,
+        revision=settings.clip_revision,
+        device=settings.device,
+        dtype=settings.dtype,
     )
     with open_store(settings) as store:
         report = run_ingest(
@@ -113,7 +121,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tuwen", description="tuwen (图文): questions about a product photo catalog, answered with cited images."
+        prog="tuwen",
+        description="tuwen (图文): questions about a product photo catalog, answered with cited images.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -121,8 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images_dir", type=Path, help="folder of product photos (subfolders are walked)")
     p.add_argument("--captions", type=Path, help="caption CSV with image,text columns")
     p.add_argument("--prune", action="store_true", help="remove points whose photo is gone")
-    p.add_argument("--batch-size", type=int, help="images per model call and upsert (TUWEN_BATCH_SIZE)")
-    p.add_argument("--workers", type=int, help="decode processes, 0 = one per core (TUWEN_DECODE_WORKERS)")
+    p.add_argument(
+        "--batch-size", type=int, help="images per model call and upsert (TUWEN_BATCH_SIZE)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="decode processes, 0 = one per core (TUWEN_DECODE_WORKERS)"
+    )
     p.add_argument("--report", type=Path, help="write the run's report as JSON here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _common(p)
@@ -135,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep library chatter (weight-loading bars, hub notices) out of the command's output."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -142,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    _quiet_libraries()
     from ingest.catalog import CatalogError
     from ingest.encoders import ModelNotFound
     from ingest.store import StoreError

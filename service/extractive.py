@@ -61,9 +61,11 @@ class _Voter:
 def vote_weights(scores: Sequence[float]) -> list[float]:
     """Weights for a vote over candidates ranked by score (best first).
 
-    Each weight is ``1 / (rank + 1)`` scaled by ``exp((score - best) / spread)``, where
-    ``spread`` is the range of the scores; the weakest candidate's score factor is thus
-    ``e**-1``. The result does not depend on the score scale (cosine or RRF).
+    Each weight is ``exp((score - best) / spread) / sqrt(rank + 1)``, where ``spread`` is
+    the range of the scores: the weakest candidate's score factor is ``e**-1`` and the
+    result does not depend on the score scale (cosine or RRF). The square-root rank decay
+    lets two close runners-up that agree outvote the top hit, while a clearly better top
+    hit outweighs weak agreeing candidates.
 
     Args:
         scores: Candidate scores, best first.
@@ -78,7 +80,7 @@ def vote_weights(scores: Sequence[float]) -> list[float]:
     weights = []
     for rank, score in enumerate(scores):
         factor = math.exp((score - best) / spread) if spread > 0 else 1.0
-        weights.append(factor / (rank + 1))
+        weights.append(factor / math.sqrt(rank + 1))
     return weights
 
 

@@ -48,7 +48,9 @@ def assert_rgb(img: Image.Image, size: tuple[int, int]) -> None:
 
 
 def close(a, b, tol: int = 3) -> bool:
-    return bool(np.all(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)) <= tol))
+    return bool(
+        np.all(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)) <= tol)
+    )
 
 
 def gradient(size=(64, 40)) -> Image.Image:
@@ -65,7 +67,9 @@ def png_bytes(width: int, height: int, rows, bit_depth: int = 1, colour: int = 0
     """A PNG written by hand, its IDAT streamed through zlib (no full image in memory)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
     comp = zlib.compressobj(9)
@@ -122,7 +126,9 @@ def test_animated_gif_gives_first_frame(tmp_path):
 def test_multi_picture_jpeg_is_a_jpeg(tmp_path):
     # Phone cameras write MPO (several JPEGs in one file); Pillow reports format "MPO".
     first, second = Image.new("RGB", (24, 16), RED), Image.new("RGB", (24, 16), BLUE)
-    path = write(tmp_path / "phone.jpg", encode(first, "MPO", save_all=True, append_images=[second]))
+    path = write(
+        tmp_path / "phone.jpg", encode(first, "MPO", save_all=True, append_images=[second])
+    )
     assert Image.open(path).format == "MPO"
     out = load_image(path)
     assert_rgb(out, (24, 16))
@@ -316,13 +322,17 @@ def test_image_error_is_a_value_error():
 
 
 def test_missing_file_reason_from_decode_for_model(tmp_path):
-    result = decode_for_model(str(tmp_path / "gone.jpg"), Preprocess(4, None, (0,) * 3, (1,) * 3), 100)
+    result = decode_for_model(
+        str(tmp_path / "gone.jpg"), Preprocess(4, None, (0,) * 3, (1,) * 3), 100
+    )
     assert isinstance(result, str) and "cannot read file" in result
 
 
 def test_is_image_name():
     assert is_image_name("a/B.JPG") and is_image_name("x.webp") and is_image_name(Path("y.jpe"))
-    assert not is_image_name("x.tiff") and not is_image_name("x.png.txt") and not is_image_name("png")
+    assert (
+        not is_image_name("x.tiff") and not is_image_name("x.png.txt") and not is_image_name("png")
+    )
 
 
 # --- decompression bombs --------------------------------------------------------------------
@@ -351,7 +361,9 @@ def test_header_claiming_huge_size_rejected_quickly(tmp_path):
     with pytest.raises(ImageError, match="decompression bomb"):
         load_image(path)
     assert time.perf_counter() - t0 < 1.0
-    result = decode_for_model(str(path), Preprocess(8, None, (0,) * 3, (1,) * 3), DEFAULT_MAX_PIXELS)
+    result = decode_for_model(
+        str(path), Preprocess(8, None, (0,) * 3, (1,) * 3), DEFAULT_MAX_PIXELS
+    )
     assert isinstance(result, str) and "decompression bomb" in result
 
 
@@ -434,9 +446,11 @@ def test_normalise_shape_dtype_and_value():
     x = pre.normalise(np.stack([a, b]))
     assert x.shape == (2, 3, 4, 6) and x.dtype == np.float32
     assert x.flags["C_CONTIGUOUS"]
-    expected = [(v / 255 - m) / s for v, m, s in zip((255, 0, 128), MEAN, STD)]
+    expected = [(v / 255 - m) / s for v, m, s in zip((255, 0, 128), MEAN, STD, strict=True)]
     np.testing.assert_allclose(x[0, :, 2, 3], expected, rtol=1e-5)
-    np.testing.assert_allclose(x[1, :, 0, 0], [-m / s for m, s in zip(MEAN, STD)], rtol=1e-5)
+    np.testing.assert_allclose(
+        x[1, :, 0, 0], [-m / s for m, s in zip(MEAN, STD, strict=True)], rtol=1e-5
+    )
 
 
 def test_decode_for_model_good_file(tmp_path):

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from ingest.catalog import load_catalog
-from ingest.store import CAPTION, IMAGE, KEYWORDS, EdgeStore, point_id
 from ingest.job import run_ingest
+from ingest.store import CAPTION, IMAGE, KEYWORDS, EdgeStore
 from tests.conftest import REPO, make_catalog, photo
 
 
