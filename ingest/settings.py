@@ -25,13 +25,36 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str | None = None
     collection: str = Field("tuwen", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    clip_model: str = Field(DEFAULT_CLIP_MODEL, description="Hub id or local directory.")
+    clip_model: str | None = Field(
+        None,
+        description="Hub id or local directory; unset = the model the collection was built with, "
+        f"or {DEFAULT_CLIP_MODEL} for a new collection.",
+    )
     clip_revision: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(32, ge=1, le=4096)
     decode_workers: int = Field(0, ge=0, le=256, description="0 = one per CPU core.")
     images_dir: Path | None = Field(None, description="Catalog photos served by the API.")
+
+    llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
+        "auto", description="auto: openai if llm_base_url is set, transformers if llm_model is set, else extractive"
+    )
+    llm_model: str | None = Field(None, description="GLM hub id or local dir; or the served model name")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible server root, e.g. http://localhost:8000/v1")
+    llm_api_key: str | None = None
+    llm_revision: str | None = None
+    llm_trust_remote_code: bool = False
+    top_k: int = Field(8, ge=1, le=100, description="neighbours used for describe/attribute answers")
+    token_budget: int = Field(1500, ge=200, le=100_000)
+
+    def llm_backend(self) -> str:
+        """The backend ``auto`` resolves to."""
+        if self.llm != "auto":
+            return self.llm
+        if self.llm_base_url:
+            return "openai"
+        return "transformers" if self.llm_model else "extractive"
 
     @field_validator("qdrant_url")
     @classmethod

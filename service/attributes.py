@@ -15,18 +15,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-_BASE_COLOURS = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_BASE_COLOURS = _words(
     "黑 白 红 蓝 绿 黄 紫 粉 灰 棕 橙 米 金 银 青 褐 咖啡 卡其 藏青 驼 杏 酒红 玫红 桃红 "
     "天蓝 宝蓝 湖蓝 海蓝 孔雀蓝 靛蓝 墨绿 军绿 草绿 果绿 橄榄 橘 橘红 枣红 砖红 铁锈 "
     "古铜 铜 香槟 裸 肉 象牙 乳白 米白 奶白 奶油 炭灰 钢灰 烟灰 浅灰 银灰 棕褐 茶 咖 "
     "洋红 品红 玫瑰 珊瑚 薰衣草 芥末 姜黄 土黄 柠檬黄 明黄 鹅黄 驼 豆沙 藕粉 烟粉 "
     "多 彩 花 桃 透明"
-).split()
-_EXTRA_COLOURS = (
+)
+_EXTRA_COLOURS = _words(
     "海军蓝 橄榄绿 薰衣草紫 勃艮第红 铁锈红 宝石蓝 牛仔蓝 薄荷绿 荧光绿 荧光黄 荧光粉 "
     "象牙白 珍珠白 雪白 乳白 米白 奶白 本白 漂白 酒红 玫红 桃红 粉红 粉蓝 粉紫 "
     "黑白 红白 蓝白 黑红 透明 迷彩 豹纹"
-).split()
+)
 _COLOUR_MODIFIERS = ("深", "浅", "亮", "暗", "淡", "嫩", "艳", "鲜", "纯", "雾", "哑光")
 
 _GENDER_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -55,7 +60,7 @@ _USAGE_SUFFIXES = ("风格", "风", "款", "场合")
 
 # Product types that begin with a usage or colour word, or with Latin letters; listed so
 # that longest match keeps them whole (休闲鞋 is a type, not 休闲 + 鞋).
-_CATEGORY_WORDS = (
+_CATEGORY_WORDS = _words(
     "T恤 t恤 POLO衫 Polo衫 polo衫 T-恤 "
     "休闲鞋 运动鞋 正装鞋 运动裤 运动短裤 运动套装 运动衫 运动内衣 运动背心 运动包 "
     "休闲裤 家居服 家居短裤 家居裤 旅行袋 旅行包 旅行配件 民族服装 "
@@ -65,18 +70,18 @@ _CATEGORY_WORDS = (
     "手表 手提包 手拿包 钱包 双肩包 背包 腰带 皮带 太阳镜 眼镜 领带 鸭舌帽 帽子 围巾 "
     "丝巾 纱巾 披肩 手套 项链 耳环 戒指 手链 手镯 袖扣 香水 止汗露 库尔塔 库尔塔长衫 "
     "短款库尔塔 雨伞 登山包 电脑包 手机袋"
-).split()
+)
 
 _FILLERS = ("风格", "款式", "系列", "新款", "款", "的")
 
-MATERIAL_WORDS: tuple[str, ...] = tuple(
+MATERIAL_WORDS: tuple[str, ...] = _words(
     "纯棉 棉质 全棉 棉麻 棉 涤纶 聚酯纤维 真丝 桑蚕丝 丝绸 羊毛 羊绒 毛呢 牛仔 真皮 "
     "牛皮 羊皮 皮革 人造革 PU 亚麻 雪纺 针织 尼龙 氨纶 莫代尔 麂皮 帆布 灯芯绒 "
-    "天鹅绒 丝绒 蕾丝 网纱 橡胶 不锈钢 合金 金属 塑料 陶瓷".split()
+    "天鹅绒 丝绒 蕾丝 网纱 橡胶 不锈钢 合金 金属 塑料 陶瓷"
 )
-STYLE_WORDS: tuple[str, ...] = tuple(
+STYLE_WORDS: tuple[str, ...] = _words(
     "智能休闲 休闲 正装 运动 民族风 商务 复古 简约 百搭 韩版 街头 甜美 优雅 通勤 朋克 "
-    "学院 欧美 日系 波西米亚 性感 可爱 嘻哈 极简 田园 派对".split()
+    "学院 欧美 日系 波西米亚 性感 可爱 嘻哈 极简 田园 派对"
 )
 FOOTWEAR_SUFFIXES: tuple[str, ...] = ("鞋", "靴", "拖")
 

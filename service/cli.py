@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+LLM_CHOICES = ("auto", "transformers", "openai", "extractive")
 
 log = logging.getLogger("tuwen")
 
@@ -26,6 +27,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--qdrant-url", help="Qdrant server URL instead of the embedded store (TUWEN_QDRANT_URL)"
     )
     g.add_argument("--collection", help="collection name (TUWEN_COLLECTION)")
+    g.add_argument(
+        "--llm-model", help="GLM hub id / local dir, or the served model name (TUWEN_LLM_MODEL)"
+    )
+    g.add_argument("--llm-base-url", help="OpenAI-compatible server root (TUWEN_LLM_BASE_URL)")
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -43,6 +48,8 @@ def settings_from(args: argparse.Namespace):
         ("collection", "collection"),
         ("batch_size", "batch_size"),
         ("workers", "decode_workers"),
+        ("llm_model", "llm_model"),
+        ("llm_base_url", "llm_base_url"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -56,9 +63,9 @@ def settings_from(args: argparse.Namespace):
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.atomic import write_json_atomic
     from ingest.catalog import load_catalog
-    from ingest.encoders import ClipEncoder
     from ingest.job import run_ingest
     from ingest.store import open_store
+    from service.factory import encoder_for
 
     settings = settings_from(args)
     catalog = load_catalog(args.images_dir, args.captions)
@@ -72,13 +79,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         + (f" ({catalog.encoding})" if catalog.encoding else ""),
         file=sys.stderr,
     )
-    encoder = ClipEncoder.from_pretrained(
-        settings.clip_model,
-        revision=settings.clip_revision,
-        device=settings.device,
-        dtype=settings.dtype,
-    )
     with open_store(settings) as store:
+        encoder = encoder_for(settings, store)
         report = run_ingest(
             catalog,
             store,
@@ -119,6 +121,120 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_json_list(path: Path, what: str) -> list:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise CliError(f"{path}: cannot read {what}: {e.strerror or e}") from e
+    except json.JSONDecodeError as e:
+        raise CliError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from e
+    if not isinstance(data, list):
+        raise CliError(f"{path}: expected a JSON list of {what}, got {type(data).__name__}")
+    return data
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from service.answer import Answer
+    from service.factory import open_answerer
+
+    settings = settings_from(args)
+    with open_answerer(settings, args.llm) as answerer:
+        result = None
+        for item in answerer.stream(args.question, args.image):
+            if isinstance(item, Answer):
+                result = item
+            elif not args.json:
+                print(item, end="", flush=True)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print()
+    for i, c in enumerate(result.citations, 1):
+        print(f"  [{i}] {c.image}  {c.score:.3f}  {c.caption or ''}")
+    t = result.timings
+    print(
+        f"  ({result.kind}, {result.backend}; "
+        + ", ".join(f"{k} {v:.0f} ms" for k, v in t.items())
+        + ")"
+    )
+    return EXIT_OK
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from ingest.atomic import write_json_atomic
+    from service.factory import open_answerer
+
+    queries = _read_json_list(args.query_json, "questions")
+    for i, q in enumerate(queries):
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+            raise CliError(f'{args.query_json}: item {i} has no "question" string')
+    settings = settings_from(args)
+    out, failed = [], []
+    t0 = time.perf_counter()
+    with open_answerer(settings, args.llm) as answerer:
+        for i, q in enumerate(tqdm(queries, unit="q", desc="answering", disable=args.quiet)):
+            item = dict(q)
+            try:
+                a = answerer.ask(q["question"], q.get("related_image") or None)
+                item["answer"] = a.answer
+                item["kind"] = a.kind
+                item["citations"] = [c.__dict__ for c in a.citations]
+            except Exception as e:  # noqa: BLE001 - one bad question must not stop the batch
+                item["answer"] = ""
+                item["citations"] = []
+                item["error"] = f"{type(e).__name__}: {e}"
+                failed.append((i, item["error"]))
+            out.append(item)
+        backend = answerer.generator.name
+    elapsed = time.perf_counter() - t0
+    write_json_atomic(args.output, out)
+    per_q = elapsed / max(1, len(queries)) * 1000
+    print(
+        f"answered {len(queries) - len(failed)}/{len(queries)} questions in {elapsed:.1f}s "
+        f"({per_q:.1f} ms per question, backend {backend}) → {args.output}"
+    )
+    for i, err in failed[:20]:
+        print(f"  question {i}: {err}", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from service.evaluate import evaluate, format_metrics
+
+    outputs = _read_json_list(args.out_json, "answers")
+    truth = _read_json_list(args.truth, "truth entries")
+    files = None
+    if args.images:
+        from ingest.catalog import walk_images
+
+        files = set(walk_images(args.images))
+        files |= {f.rsplit("/", 1)[-1] for f in files}
+    try:
+        metrics = evaluate(outputs, truth, catalog_files=files)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    print(json.dumps(metrics, ensure_ascii=False) if args.json else format_metrics(metrics))
+    return EXIT_OK
+
+
+def cmd_questions(args: argparse.Namespace) -> int:
+    from service.router import format_question_report, question_report
+
+    items = _read_json_list(args.query_json, "questions")
+    questions = [q["question"] if isinstance(q, dict) else str(q) for q in items]
+    report = question_report(questions, args.k)
+    print(
+        json.dumps(report, ensure_ascii=False, indent=2)
+        if args.json
+        else format_question_report(report)
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuwen",
@@ -145,6 +261,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     _common(p)
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("ask", help="answer one question, citing catalog images")
+    p.add_argument("question")
+    p.add_argument("--image", help="catalog file name or a photo's path")
+    p.add_argument("--llm", choices=LLM_CHOICES, help="generation backend (TUWEN_LLM)")
+    p.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("answer", help="answer every question of a query.json")
+    p.add_argument("query_json", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="answered JSON to write")
+    p.add_argument("--llm", choices=LLM_CHOICES, help="generation backend (TUWEN_LLM)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _common(p)
+    p.set_defaults(func=cmd_answer)
+
+    p = sub.add_parser("eval", help="score answers against ground truth")
+    p.add_argument("out_json", type=Path)
+    p.add_argument(
+        "--truth", type=Path, required=True, help="answers.json aligned with the questions"
+    )
+    p.add_argument("--images", type=Path, help="catalog folder: citations must name its files")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("questions", help="question kinds and clusters of a query.json")
+    p.add_argument("query_json", type=Path)
+    p.add_argument("-k", type=int, help="number of clusters (default: chosen from the data)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_questions)
     return parser
 
 
@@ -173,10 +320,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.catalog import CatalogError
     from ingest.encoders import ModelNotFound
     from ingest.store import StoreError
+    from service.llm import GeneratorUnavailable
+    from service.retrieve import ImageNotFound
 
     try:
         return args.func(args)
-    except (CliError, CatalogError, ModelNotFound, StoreError) as e:
+    except (
+        CliError,
+        CatalogError,
+        ModelNotFound,
+        StoreError,
+        ImageNotFound,
+        GeneratorUnavailable,
+    ) as e:
         print(f"tuwen {args.command}: error: {e}", file=sys.stderr)
         return EXIT_FATAL
     except KeyboardInterrupt:

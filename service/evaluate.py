@@ -110,9 +110,7 @@ def _retrieve_rank(output: Mapping[str, Any], accept: set[str]) -> int | None:
     return next((i for i, f in enumerate(ranked, 1) if f in accept), None)
 
 
-def evaluate(
-    outputs: list[dict], truth: list[dict], catalog_files: set[str] | None = None
-) -> dict:
+def evaluate(outputs: list[dict], truth: list[dict], catalog_files: set[str] | None = None) -> dict:
     """Scores answered questions against the ground truth, aligned by position.
 
     Args:
@@ -194,7 +192,7 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
     for key, value in metrics.items():
         if value is None:
             shown = "n/a"
-        elif isinstance(value, bool) or isinstance(value, int):
+        elif isinstance(value, int):
             shown = str(value)
         elif isinstance(value, float):
             shown = f"{value:.3f}"

@@ -8,7 +8,7 @@ phrased as a short Chinese sentence, and cites the files that voted for the winn
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingest.hits import Hit
@@ -22,7 +22,6 @@ from service.attributes import (
     parse_caption,
 )
 from service.router import ATTRIBUTE_LABELS, Route
-
 
 _USAGE_PHRASES = {
     "休闲": "日常休闲",
@@ -113,7 +112,9 @@ def _field_vote(voters: Sequence[_Voter], name: str) -> tuple[str | None, list[s
     return _vote([(getattr(v.attributes, name), v.weight, v.file) for v in voters])
 
 
-def _term_vote(voters: Sequence[_Voter], terms_of) -> tuple[str | None, list[str]]:
+def _term_vote(
+    voters: Sequence[_Voter], terms_of: Callable[[_Voter], list[str]]
+) -> tuple[str | None, list[str]]:
     ballots = [(term, v.weight, v.file) for v in voters for term in dict.fromkeys(terms_of(v))]
     return _vote(ballots)
 
@@ -197,15 +198,19 @@ def extractive_answer(
     elif attribute == "style":
         value, files = _term_vote(
             voters,
-            lambda v: [canonical_usage(t) for t in find_terms(v.caption, STYLE_WORDS)]
-            + ([v.attributes.usage] if v.attributes.usage else []),
+            lambda v: (
+                [canonical_usage(t) for t in find_terms(v.caption, STYLE_WORDS)]
+                + ([v.attributes.usage] if v.attributes.usage else [])
+            ),
         )
     elif attribute == "shoes":
         value, files = _term_vote(
             voters,
-            lambda v: [v.attributes.category]
-            if v.attributes.category and v.attributes.category.endswith(FOOTWEAR_SUFFIXES)
-            else [],
+            lambda v: (
+                [v.attributes.category]
+                if v.attributes.category and v.attributes.category.endswith(FOOTWEAR_SUFFIXES)
+                else []
+            ),
         )
     else:
         text, files = _describe(voters)

@@ -321,7 +321,9 @@ class TransformersGenerator:
             stop.set()
             thread.join(timeout=self.timeout)
         if errors:
-            raise GeneratorUnavailable(f"generation with {self.name} failed: {errors[0]}") from errors[0]
+            raise GeneratorUnavailable(
+                f"generation with {self.name} failed: {errors[0]}"
+            ) from errors[0]
 
 
 # --- OpenAI-compatible server ------------------------------------------------------------

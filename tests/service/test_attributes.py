@@ -23,11 +23,20 @@ CAPTIONS = [
     ("Genesis 米白色正装衬衫", ("Genesis", None, "米白色", "正装", "衬衫")),
     ("W 女士奶油色民族风短款库尔塔", ("W", "女士", "奶油色", "民族风", "短款库尔塔")),
     # brand + type, then spaced fields
-    ("Wills Lifestyle衬衫 男士款 黑色 休闲风格", ("Wills Lifestyle", "男士", "黑色", "休闲", "衬衫")),
+    (
+        "Wills Lifestyle衬衫 男士款 黑色 休闲风格",
+        ("Wills Lifestyle", "男士", "黑色", "休闲", "衬衫"),
+    ),
     ("TantraT恤 男女通用款 黑色 休闲风格", ("Tantra", "男女通用", "黑色", "休闲", "T恤")),
-    ("Aurelia库尔塔长衫 女士款 黑色 民族风风格", ("Aurelia", "女士", "黑色", "民族风", "库尔塔长衫")),
+    (
+        "Aurelia库尔塔长衫 女士款 黑色 民族风风格",
+        ("Aurelia", "女士", "黑色", "民族风", "库尔塔长衫"),
+    ),
     ("Doodle上衣 女童款 黑色 休闲风格", ("Doodle", "女童", "黑色", "休闲", "上衣")),
-    ("United Colors of Benetton上衣 女士款 橄榄绿 休闲风格", ("United Colors of Benetton", "女士", "橄榄绿", "休闲", "上衣")),
+    (
+        "United Colors of Benetton上衣 女士款 橄榄绿 休闲风格",
+        ("United Colors of Benetton", "女士", "橄榄绿", "休闲", "上衣"),
+    ),
     # gender + type first, brand in the middle
     ("男士衬衫 Reid & Taylor 棕色 休闲", ("Reid & Taylor", "男士", "棕色", "休闲", "衬衫")),
     ("男士休闲鞋 Numero Uno 黑色 休闲", ("Numero Uno", "男士", "黑色", "休闲", "休闲鞋")),

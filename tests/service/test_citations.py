@@ -5,7 +5,9 @@ from service.citations import extract_citations, filter_citations, strip_citatio
 
 
 def test_extract_citations_finds_markers_and_bare_names_in_order():
-    text = "图中商品是黑色的 [101.jpg]【102.PNG】，另见 sub/104.jpg 与 [101.jpg] 以及 [商品 7.webp]。"
+    text = (
+        "图中商品是黑色的 [101.jpg]【102.PNG】，另见 sub/104.jpg 与 [101.jpg] 以及 [商品 7.webp]。"
+    )
     assert extract_citations(text) == ["101.jpg", "102.PNG", "sub/104.jpg", "商品 7.webp"]
 
 

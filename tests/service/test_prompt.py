@@ -91,7 +91,9 @@ def test_budget_uses_the_given_token_counter(hits):
         return 2 * len(text)
 
     full = build_prompt("问题", Route("describe"), hits)
-    halved = build_prompt("问题", Route("describe"), hits, token_budget=len(full.text), count_tokens=count)
+    halved = build_prompt(
+        "问题", Route("describe"), hits, token_budget=len(full.text), count_tokens=count
+    )
     assert calls and len(halved.candidates) < len(hits)
     with pytest.raises(ValueError, match="token_budget must be positive"):
         build_prompt("问题", Route("describe"), hits, token_budget=0)

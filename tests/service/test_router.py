@@ -32,14 +32,24 @@ ROUTING = [
     ("图中服装是什么颜色？", A, "color", None),
     ("图中模特搭配了什么鞋子？", A, "shoes", None),
     # other retrieve phrasings
-    ("请匹配到与 Levis背心 男士款 白色 休闲风格 最相关的图片。", R, None, "Levis背心 男士款 白色 休闲风格"),
+    (
+        "请匹配到与 Levis背心 男士款 白色 休闲风格 最相关的图片。",
+        R,
+        None,
+        "Levis背心 男士款 白色 休闲风格",
+    ),
     ("找出与「白色运动鞋」最匹配的图片", R, None, "白色运动鞋"),
     ("哪张图片最符合黑色男士衬衫？", R, None, "黑色男士衬衫"),
     ("哪张图片与“蓝色牛仔裤”最相关？", R, None, "蓝色牛仔裤"),
     ("检索「女士红色手提包」的图片", R, None, "女士红色手提包"),
     ("帮我找一张女士手提包的照片", R, None, "女士手提包"),
     ("与 Nike 男士黑色运动T恤 最相似的图片是哪张？", R, None, "Nike 男士黑色运动T恤"),
-    ("请找出与以下描述最相关的图片：Levis 男士黑色休闲三角内裤", R, None, "Levis 男士黑色休闲三角内裤"),
+    (
+        "请找出与以下描述最相关的图片：Levis 男士黑色休闲三角内裤",
+        R,
+        None,
+        "Levis 男士黑色休闲三角内裤",
+    ),
     ("帮我找一件红色的连衣裙", R, None, "红色的连衣裙"),
     # other describe phrasings
     ("描述一下这张图片", D, None, None),
@@ -93,7 +103,10 @@ def test_routing_table_is_broad():
 
 
 def test_product_text_strips_quotes_and_whitespace():
-    assert extract_product_text("请匹配到与 「  女士 红色 连衣裙 」 最相关的图片。") == "女士 红色 连衣裙"
+    assert (
+        extract_product_text("请匹配到与 「  女士 红色 连衣裙 」 最相关的图片。")
+        == "女士 红色 连衣裙"
+    )
     assert extract_product_text("图中服装是什么颜色？") is None
 
 

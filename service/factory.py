@@ -1,0 +1,51 @@
+"""Build the answering core from settings: store, encoder, retriever, generator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ingest.encoders import ClipEncoder
+from ingest.settings import DEFAULT_CLIP_MODEL, Settings
+from ingest.store import Store, open_store
+from service.answer import Answerer
+from service.llm import Generator, make_generator
+from service.retrieve import Retriever
+
+
+def generator_from(settings: Settings, backend: str | None = None) -> Generator:
+    """The generation backend the settings name (``backend`` overrides ``settings.llm``)."""
+    name = backend or settings.llm_backend()
+    if name == "auto":
+        name = settings.model_copy(update={"llm": "auto"}).llm_backend()
+    return make_generator(
+        name,
+        model=settings.llm_model,
+        device=settings.device,
+        dtype=settings.dtype,
+        trust_remote_code=settings.llm_trust_remote_code,
+        revision=settings.llm_revision,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key,
+    )
+
+
+def encoder_for(settings: Settings, store: Store) -> ClipEncoder:
+    """The CLIP model to use with ``store``: the one set, else the one the collection was
+    built with, else the default for a new collection."""
+    name = settings.clip_model
+    if not name:
+        fp = store.stored_fingerprint()
+        name = fp.model if fp else DEFAULT_CLIP_MODEL
+    return ClipEncoder.from_pretrained(
+        name, revision=settings.clip_revision, device=settings.device, dtype=settings.dtype
+    )
+
+
+@contextmanager
+def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answerer]:
+    """An :class:`Answerer` over the settings' collection; the store closes on exit."""
+    with open_store(settings) as store:
+        store.require()
+        retriever = Retriever(store, encoder_for(settings, store))
+        yield Answerer(retriever, generator_from(settings, llm), k=settings.top_k, token_budget=settings.token_budget)

@@ -1,0 +1,172 @@
+"""Retrieval: text → products (hybrid, fused with RRF) and image → annotated neighbours."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ingest.encoders import ClipEncoder
+from ingest.hits import Hit
+from ingest.images import ImageError, load_image
+from ingest.keywords import sparse_vector
+from ingest.store import CAPTION, IMAGE, KEYWORDS, Leg, Search, Store, point_id
+
+
+class ImageNotFound(LookupError):
+    """The questioned image is neither an indexed catalog file nor a readable photo."""
+
+
+@dataclass
+class QueryImage:
+    """The image a question is about.
+
+    Attributes:
+        vector: Its CLIP image vector (the stored one for a catalog image).
+        file: Its catalog file when it is indexed, else ``None`` (an upload).
+        caption: Its own caption when the catalog has one.
+    """
+
+    vector: np.ndarray
+    file: str | None = None
+    caption: str | None = None
+
+    @property
+    def id(self) -> str | None:
+        return point_id(self.file) if self.file else None
+
+
+@dataclass
+class Timings:
+    """Milliseconds per stage, accumulated."""
+
+    encode: float = 0.0
+    search: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Searches one collection with one CLIP model.
+
+    Args:
+        store: An open store holding the catalog.
+        encoder: The CLIP model the collection was built with.
+        prefetch: Candidates each leg of a hybrid query contributes to the fusion.
+        rrf_k: The RRF constant.
+    """
+
+    def __init__(
+        self, store: Store, encoder: ClipEncoder, *, prefetch: int = 50, rrf_k: int = 60
+    ) -> None:
+        store.require()  # the collection exists...
+        store.ensure(encoder.fingerprint)  # ...and was built with this model
+        self.store = store
+        self.encoder = encoder
+        self.prefetch = prefetch
+        self.rrf_k = rrf_k
+
+    # ------------------------------------------------------------------ text → products
+    def text_search(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        captioned_only: bool = False,
+        timings: Timings | None = None,
+    ) -> list[Hit]:
+        """Hybrid search: the CLIP text vector against ``image`` and ``caption`` plus the
+        jieba keywords against ``keywords``, fused with RRF in one Qdrant query."""
+        return self.text_search_batch([text], k, captioned_only=captioned_only, timings=timings)[0]
+
+    def text_search_batch(
+        self,
+        texts: Sequence[str],
+        k: int = 10,
+        *,
+        captioned_only: bool = False,
+        timings: Timings | None = None,
+    ) -> list[list[Hit]]:
+        """:meth:`text_search` for several texts: one encoder call, one batched query."""
+        if not texts:
+            return []
+        t0 = time.perf_counter()
+        vecs = self.encoder.encode_texts(list(texts))
+        t1 = time.perf_counter()
+        searches = [
+            self._hybrid(text, vec, k, captioned_only)
+            for text, vec in zip(texts, vecs, strict=True)
+        ]
+        results = self.store.search_batch(searches)
+        if timings is not None:
+            timings.encode += (t1 - t0) * 1000
+            timings.search += (time.perf_counter() - t1) * 1000
+        return results
+
+    def _hybrid(self, text: str, vec: np.ndarray, k: int, captioned_only: bool) -> Search:
+        n = max(self.prefetch, k)
+        legs = [Leg(vec, IMAGE, n), Leg(vec, CAPTION, n)]
+        sparse = sparse_vector(text)
+        if sparse:
+            legs.append(Leg(sparse, KEYWORDS, n))
+        return Search(tuple(legs), limit=k, captioned_only=captioned_only, rrf_k=self.rrf_k)
+
+    # ------------------------------------------------------------------ image → products
+    def resolve_image(
+        self, image: str | Path | bytes | Image.Image, timings: Timings | None = None
+    ) -> QueryImage:
+        """The questioned image: a catalog file name reuses its stored vector (never
+        re-encoded); a path outside the catalog, bytes or a Pillow image is encoded.
+
+        Raises:
+            ImageNotFound: ``image`` names no indexed file and no readable photo.
+        """
+        t0 = time.perf_counter()
+        if isinstance(image, (str, Path)) and not isinstance(image, bytes):
+            name = str(image).replace("\\", "/").removeprefix("./")
+            stored = self.store.get_file(name, [IMAGE])
+            if stored is None and "/" in name:
+                stored = self.store.get_file(name.rsplit("/", 1)[-1], [IMAGE])
+            if stored is not None and IMAGE in stored.vectors:
+                if timings is not None:
+                    timings.search += (time.perf_counter() - t0) * 1000
+                return QueryImage(
+                    np.asarray(stored.vectors[IMAGE], dtype=np.float32), stored.file, stored.caption
+                )
+            path = Path(image)
+            if not path.is_file():
+                raise ImageNotFound(f"{image}: not an indexed catalog image and no such file")
+            image = path.read_bytes()
+        try:
+            pil = image if isinstance(image, Image.Image) else load_image(image)
+        except ImageError as e:
+            raise ImageNotFound(f"cannot use the image: {e}") from e
+        t1 = time.perf_counter()
+        vec = self.encoder.encode_images([pil])[0]
+        if timings is not None:
+            timings.encode += (time.perf_counter() - t1) * 1000
+        return QueryImage(vec)
+
+    def neighbours(
+        self, query: QueryImage, k: int = 8, *, timings: Timings | None = None
+    ) -> list[Hit]:
+        """The annotated products nearest to an image, best first. The image itself is
+        excluded, unless it has its own caption: then it leads with score 1.0."""
+        t0 = time.perf_counter()
+        exclude = (query.id,) if query.id else ()
+        hits = self.store.search(
+            Search(
+                (Leg(query.vector, IMAGE, max(k, self.prefetch)),),
+                limit=k,
+                captioned_only=True,
+                exclude_ids=exclude,
+            )
+        )
+        if query.caption and query.file:
+            hits = [Hit(query.id or "", query.file, query.caption, 1.0)] + hits[: k - 1]
+        if timings is not None:
+            timings.search += (time.perf_counter() - t0) * 1000
+        return hits
