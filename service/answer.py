@@ -106,9 +106,7 @@ class Answerer:
         query: QueryImage | None = None
         if image is not None and image != "":
             query = self.retriever.resolve_image(image, times)
-        if r.kind == "retrieve" or (
-            r.kind != "retrieve" and query is None and _looks_like_search(r)
-        ):
+        if r.kind == "retrieve":
             text = r.product_text or question
             hits = self.retriever.text_search(text, self.retrieve_k, timings=times)
             answer = hits[0].file if hits else ""

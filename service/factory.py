@@ -48,4 +48,9 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
     with open_store(settings) as store:
         store.require()
         retriever = Retriever(store, encoder_for(settings, store))
-        yield Answerer(retriever, generator_from(settings, llm), k=settings.top_k, token_budget=settings.token_budget)
+        yield Answerer(
+            retriever,
+            generator_from(settings, llm),
+            k=settings.top_k,
+            token_budget=settings.token_budget,
+        )

@@ -152,8 +152,11 @@ _INTERROGATIVE = re.compile(r"什么|啥|哪|吗|么|嘛|还是|是否|是不是
 @lru_cache(maxsize=1)
 def _jieba() -> Any:
     """A private jieba tokenizer (built on first use, so importing this module is cheap)."""
+    import logging
+
     import jieba
 
+    jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
     for word in ("男款", "女款", "男女通用", "什么样", "什么色", "找出", "找到", "搜出"):
         tokenizer.add_word(word)
