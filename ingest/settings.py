@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_revision: str | None = None
     llm_trust_remote_code: bool = False
+    router_model: str | None = Field(
+        None, description="sentence-transformers model (hub id or dir) for the embedding router"
+    )
     top_k: int = Field(8, ge=1, le=100, description="neighbours used for describe/attribute answers")
     token_budget: int = Field(1500, ge=200, le=100_000)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ingest.encoders import ClipEncoder
+from ingest.encoders import ClipEncoder, ModelNotFound
 from ingest.settings import DEFAULT_CLIP_MODEL, Settings
 from ingest.store import Store, open_store
 from service.answer import Answerer
 from service.llm import Generator, make_generator
 from service.retrieve import Retriever
+from service.router import EmbeddingRouter, route
 
 
 def generator_from(settings: Settings, backend: str | None = None) -> Generator:
@@ -42,6 +43,23 @@ def encoder_for(settings: Settings, store: Store) -> ClipEncoder:
     )
 
 
+def router_from(settings: Settings):
+    """The question router: rules, or an embedding classifier when a text model is set."""
+    if not settings.router_model:
+        return route
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(settings.router_model, device="cpu")
+    except Exception as e:  # noqa: BLE001 - one clear message for any loading failure
+        raise ModelNotFound(
+            f"cannot load the router model {settings.router_model!r} ({e}); set "
+            "TUWEN_ROUTER_MODEL to a local sentence-transformers directory, or unset it to "
+            "route by rules"
+        ) from e
+    return EmbeddingRouter(model).route
+
+
 @contextmanager
 def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answerer]:
     """An :class:`Answerer` over the settings' collection; the store closes on exit."""
@@ -53,4 +71,5 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
             generator_from(settings, llm),
             k=settings.top_k,
             token_budget=settings.token_budget,
+            router=router_from(settings),
         )

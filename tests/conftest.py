@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import colorsys
 import csv
+import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+# Tests never reach a model hub: anything not built in a temp dir must fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "catalog-dev"
