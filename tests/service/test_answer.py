@@ -237,5 +237,32 @@ def test_answer_and_eval_commands_on_a_query_file(
             m["acc_category"] == 0.0 and m["describe_coverage"] == 1.0 and m["acc_gender"] is None
         )
         assert m["citation_valid"] == 0.75  # the failed question cites nothing
+        assert (
+            main(
+                [
+                    "ask",
+                    "图中商品是什么颜色？",
+                    "--image",
+                    "green-query.png",
+                    "--data-dir",
+                    str(data_dir),
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        asked = json.loads(capsys.readouterr().out)
+        assert "绿色" in asked["answer"] and asked["citations"][0]["image"].startswith("green")
+        assert (
+            main(
+                ["ask", "图中商品是什么颜色？", "--image", "nope.png", "--data-dir", str(data_dir)]
+            )
+            == 1
+        )
+        assert "nope.png" in capsys.readouterr().err
+        assert main(["questions", str(tmp_path / "q.json"), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["n"] == 4 and report["kinds"] == {"attribute": 2, "retrieve": 1, "describe": 1}
+        assert sum(c["size"] for c in report["clusters"]) == 4
     finally:
         store.__init__(data_dir)  # reopen for the module's other tests
