@@ -23,7 +23,7 @@ from ingest.catalog import Catalog, CatalogItem
 from ingest.encoders import ClipEncoder
 from ingest.images import DEFAULT_MAX_PIXELS, Preprocess, decode_for_model
 from ingest.keywords import sparse_vector
-from ingest.store import IMAGE, PointData, Store, point_id
+from ingest.store import IMAGE, PointData, Store, StoredEntry, point_id
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,19 @@ def content_hashes(data: bytes, caption: str | None) -> tuple[str, str]:
     return h.hexdigest(), image_hash
 
 
-def plan(catalog: Catalog, store: Store) -> Plan:
-    """Compare content hashes with the stored ones: only new or changed items are work."""
-    stored = store.manifest()
+def plan(items: Iterable[CatalogItem], stored: dict[str, StoredEntry]) -> Plan:
+    """Compare content hashes with the stored ones: only new or changed items are work.
+
+    Args:
+        items: The catalog's photos.
+        stored: What the store holds (``Store.manifest()`` or ``Store.entries(ids)``); stored
+            points not among ``items`` are reported as stale.
+    """
     work: list[Work] = []
     unchanged = 0
     unreadable = []
     present = set()
-    for item in catalog.items:
+    for item in items:
         pid = point_id(item.rel)
         present.add(pid)
         try:
@@ -176,15 +181,50 @@ def run_ingest(
         progress: Show a progress bar on stderr.
         on_batch: Called with the number of points written after each upsert.
     """
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
-    p = plan(catalog, store)
+    p = plan(catalog.items, store.manifest())
     report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
     if prune and p.stale:
         store.delete(p.stale)
         report.removed = len(p.stale)
+    _execute(p, report, store, encoder, batch_size, workers, max_pixels, progress, on_batch)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def index_items(
+    items: list[CatalogItem],
+    store: Store,
+    encoder: ClipEncoder,
+    *,
+    batch_size: int = 32,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> IngestReport:
+    """Index a few photos already on disk (e.g. uploads) with the same planning as a run:
+    unchanged ones are skipped, a caption change re-embeds only the caption. Nothing is pruned.
+    """
+    t0 = time.perf_counter()
+    store.ensure(encoder.fingerprint)
+    p = plan(items, store.entries([point_id(i.rel) for i in items]))
+    report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
+    _execute(p, report, store, encoder, batch_size, 1, max_pixels, False, None)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _execute(
+    p: Plan,
+    report: IngestReport,
+    store: Store,
+    encoder: ClipEncoder,
+    batch_size: int,
+    workers: int,
+    max_pixels: int,
+    progress: bool,
+    on_batch: Callable[[int], None] | None,
+) -> None:
+    from tqdm import tqdm
 
     def count(w: Work) -> None:
         if w.is_new:
@@ -244,8 +284,6 @@ def run_ingest(
     finally:
         bar.close()
     report.failed.sort(key=lambda f: f["file"])
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _point(w: Work, image_vec: np.ndarray, caption_vec: np.ndarray | None, now: str) -> PointData:

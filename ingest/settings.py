@@ -37,18 +37,28 @@ class Settings(BaseSettings):
     decode_workers: int = Field(0, ge=0, le=256, description="0 = one per CPU core.")
     images_dir: Path | None = Field(None, description="Catalog photos served by the API.")
 
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="per request body")
+    max_upload_pixels: int = Field(40_000_000, ge=1, description="per uploaded photo")
+
     llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
-        "auto", description="auto: openai if llm_base_url is set, transformers if llm_model is set, else extractive"
+        "auto",
+        description="auto: openai if llm_base_url is set, transformers if llm_model is set, else extractive",
     )
-    llm_model: str | None = Field(None, description="GLM hub id or local dir; or the served model name")
-    llm_base_url: str | None = Field(None, description="OpenAI-compatible server root, e.g. http://localhost:8000/v1")
+    llm_model: str | None = Field(
+        None, description="GLM hub id or local dir; or the served model name"
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server root, e.g. http://localhost:8000/v1"
+    )
     llm_api_key: str | None = None
     llm_revision: str | None = None
     llm_trust_remote_code: bool = False
     router_model: str | None = Field(
         None, description="sentence-transformers model (hub id or dir) for the embedding router"
     )
-    top_k: int = Field(8, ge=1, le=100, description="neighbours used for describe/attribute answers")
+    top_k: int = Field(
+        8, ge=1, le=100, description="neighbours used for describe/attribute answers"
+    )
     token_budget: int = Field(1500, ge=200, le=100_000)
 
     def llm_backend(self) -> str:

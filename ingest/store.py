@@ -182,6 +182,13 @@ class Store(abc.ABC):
             for pid, p in self._scroll(["file", "hash", "image_hash"])
         }
 
+    def entries(self, ids: Sequence[str]) -> dict[str, StoredEntry]:
+        """Like :meth:`manifest`, for the given ids only (missing ids are left out)."""
+        return {
+            p.id: StoredEntry(p.file, p.payload.get("hash", ""), p.payload.get("image_hash", ""))
+            for p in self.get(ids)
+        }
+
     @abc.abstractmethod
     def count(self, captioned_only: bool = False) -> int: ...
 

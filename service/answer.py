@@ -82,8 +82,11 @@ class Answerer:
         self.router = router
         self.max_new_tokens = max_new_tokens
 
-    def ask(self, question: str, image: str | Path | bytes | Image.Image | None = None) -> Answer:
-        """Answer one question; ``image`` is a catalog file name, a path, bytes or a photo."""
+    def ask(
+        self, question: str, image: str | Path | bytes | Image.Image | QueryImage | None = None
+    ) -> Answer:
+        """Answer one question; ``image`` is a catalog file name, a path, bytes, a photo, or
+        an already resolved :class:`QueryImage`."""
         result = None
         for item in self.stream(question, image):
             if isinstance(item, Answer):
@@ -93,7 +96,7 @@ class Answerer:
         return result
 
     def stream(
-        self, question: str, image: str | Path | bytes | Image.Image | None = None
+        self, question: str, image: str | Path | bytes | Image.Image | QueryImage | None = None
     ) -> Iterator[str | Answer]:
         """Yield answer text as it is generated, then the full :class:`Answer`."""
         question = (question or "").strip()
@@ -104,7 +107,9 @@ class Answerer:
         r = self.router(question)
         t_route = (time.perf_counter() - t0) * 1000
         query: QueryImage | None = None
-        if image is not None and image != "":
+        if isinstance(image, QueryImage):
+            query = image
+        elif image is not None and image != "":
             query = self.retriever.resolve_image(image, times)
         if r.kind == "retrieve":
             text = r.product_text or question

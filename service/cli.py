@@ -235,6 +235,23 @@ def cmd_questions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.api import create_app
+
+    settings = settings_from(args)
+    if args.images:
+        settings = settings.model_copy(update={"images_dir": args.images})
+    print(
+        f"tuwen serving on http://{args.host}:{args.port}/ (store: "
+        f"{settings.qdrant_url or Path(settings.data_dir).resolve()})",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuwen",
@@ -292,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, help="number of clusters (default: chosen from the data)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_questions)
+
+    p = sub.add_parser("serve", help="the HTTP API and web page")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--images", type=Path, help="catalog folder whose photos are served (TUWEN_IMAGES_DIR)"
+    )
+    _common(p)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
