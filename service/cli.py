@@ -79,6 +79,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         + (f" ({catalog.encoding})" if catalog.encoding else ""),
         file=sys.stderr,
     )
+    if args.via:
+        import httpx
+
+        from service.remote import push_catalog
+
+        with httpx.Client(base_url=args.via, timeout=300) as client:
+            report = push_catalog(
+                catalog,
+                client,
+                prune=args.prune,
+                batch_size=min(settings.batch_size, 64),
+                progress=not args.quiet,
+            )
+        print(report.summary())
+        if args.report:
+            write_json_atomic(Path(args.report), report.to_json())
+        return EXIT_PARTIAL if report.failed else EXIT_OK
     with open_store(settings) as store:
         encoder = encoder_for(settings, store)
         report = run_ingest(
@@ -270,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="decode processes, 0 = one per core (TUWEN_DECODE_WORKERS)"
     )
     p.add_argument("--report", type=Path, help="write the run's report as JSON here")
+    p.add_argument(
+        "--via", metavar="URL", help="send new/changed products to a running `tuwen serve` at URL"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_ingest)
@@ -347,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.encoders import ModelNotFound
     from ingest.store import StoreError
     from service.llm import GeneratorUnavailable
+    from service.remote import RemoteError
     from service.retrieve import ImageNotFound
 
     try:
@@ -358,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         StoreError,
         ImageNotFound,
         GeneratorUnavailable,
+        RemoteError,
     ) as e:
         print(f"tuwen {args.command}: error: {e}", file=sys.stderr)
         return EXIT_FATAL

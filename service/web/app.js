@@ -88,6 +88,7 @@
   function clearChosen() {
     chosen.hidden = true;
     chosenImg.removeAttribute("src");
+    chosenImg.classList.remove("broken");
     chosenName.textContent = "";
     chosenCaption.textContent = "";
     if (photoURL) { URL.revokeObjectURL(photoURL); photoURL = null; }
@@ -131,6 +132,8 @@
     chosenCaption.classList.remove("bad");
   }
 
+  chosenImg.addEventListener("error", () => chosenImg.classList.add("broken"));
+  chosenImg.addEventListener("load", () => chosenImg.classList.remove("broken"));
   imageInput.addEventListener("change", () => pickCatalog(imageInput.value));
   photoInput.addEventListener("change", pickPhoto);
   $("chosen-clear").addEventListener("click", () => {
@@ -166,8 +169,8 @@
         const b = el("button", "tile pick");
         b.type = "button";
         b.title = r.image;
-        b.append(photoImg(r.image, r.caption || r.image), el("span", "cap", r.caption || r.image),
-          el("span", "score", "相关度 " + r.score.toFixed(3)));
+        b.append(photoImg(r.image, r.caption || r.image), el("span", "cap", r.caption || "（无商品说明）"),
+          el("span", "file", r.image), el("span", "score", "相关度 " + Number(r.score).toFixed(3)));
         b.addEventListener("click", () => {
           for (const t of searchResults.querySelectorAll(".picked")) t.classList.remove("picked");
           b.classList.add("picked");

@@ -240,3 +240,26 @@ def test_decompression_bomb_upload_is_rejected_quickly(served):
     r = client.post("/v1/products", files=[("images", ("bomb.png", buf.getvalue(), "image/png"))])
     assert r.status_code == 413 and "decompression bomb" in r.text
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_ingest_against_a_served_data_dir_points_to_via_and_via_sends_only_changes(served, tmp_path, capsys):
+    from ingest.catalog import load_catalog as load
+    from service.cli import main
+    from service.remote import push_catalog
+
+    client, images = served
+    data_dir = client.app.state.service.settings.data_dir
+    assert main(["ingest", str(images), "--data-dir", str(data_dir), "-q"]) == 1
+    assert "--via" in capsys.readouterr().err
+    extra, captions = make_catalog(tmp_path / "more", n=3, captioned=3, sub=False)
+    for f in list(extra.iterdir()):
+        f.rename(extra / f"via-{f.name}")
+    cat = load(extra, None)
+    first = push_catalog(cat, client, progress=False)
+    assert (first.added, first.unchanged, first.failed) == (3, 0, [])
+    again = push_catalog(cat, client, progress=False)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    assert client.get("/v1/products/via-1000.jpg").status_code == 200
+    (extra / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    partial = push_catalog(load(extra, None), client, progress=False)
+    assert [f["file"] for f in partial.failed] == ["broken.jpg"] and partial.unchanged == 3
