@@ -73,8 +73,9 @@ def build_service(settings: Settings) -> Service:
     """Open the store and load the models the settings name."""
     store = open_store(settings)
     try:
-        store.require()
-        retriever = Retriever(store, encoder_for(settings, store))
+        encoder = encoder_for(settings, store)
+        store.ensure(encoder.fingerprint)  # a new server starts with an empty catalog
+        retriever = Retriever(store, encoder)
         answerer = Answerer(
             retriever,
             generator_from(settings),
