@@ -120,6 +120,28 @@ class Search:
     weights: tuple[float, ...] | None = None
 
 
+def _stored_point(r) -> StoredPoint:
+    """A backend record (Edge or qdrant-client) as a :class:`StoredPoint`."""
+    vec: dict = {}
+    for name, v in (r.vector or {}).items() if isinstance(r.vector, dict) else ():
+        vec[name] = (
+            SparseVector(list(v.indices), list(v.values)) if hasattr(v, "indices") else list(v)
+        )
+    p = dict(r.payload or {})
+    return StoredPoint(str(r.id), p.get("file", ""), p.get("caption"), vec, p)
+
+
+def _in_order(ids: Sequence[str], records) -> list[StoredPoint]:
+    by_id = {str(r.id): _stored_point(r) for r in records}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _hit(p) -> Hit:
+    """A backend scored point as a :class:`Hit`."""
+    payload = p.payload or {}
+    return Hit(str(p.id), payload.get("file", ""), payload.get("caption"), float(p.score))
+
+
 def _fingerprint_error(stored: Fingerprint, wanted: Fingerprint, where: str) -> ModelMismatch:
     return ModelMismatch(
         f"collection {where} was built with {stored.model} (revision {stored.revision}, "
@@ -164,6 +186,18 @@ class Store(abc.ABC):
                 "IMAGES_DIR --captions CSV` first (or point --data-dir / --qdrant-url at it)"
             )
         return fp
+
+    @abc.abstractmethod
+    def _vector(self, v: Sequence[float] | SparseVector):
+        """A query or point vector in the backend's own type."""
+
+    def _named_vectors(self, p: PointData) -> dict:
+        vec: dict = {IMAGE: self._vector(p.image)}
+        if p.caption_vector is not None:
+            vec[CAPTION] = self._vector(p.caption_vector)
+        if p.keywords:
+            vec[KEYWORDS] = self._vector(p.keywords)
+        return vec
 
     @abc.abstractmethod
     def upsert(self, points: Sequence[PointData]) -> None:
@@ -302,20 +336,13 @@ class EdgeStore(Store):
     def _vector(self, v):
         if isinstance(v, SparseVector):
             return self._qe.SparseVector(v.indices, v.values)
-        return [float(x) for x in v]
+        return v.tolist() if isinstance(v, np.ndarray) else [float(x) for x in v]
 
     def upsert(self, points: Sequence[PointData]) -> None:
         if not points:
             return
         qe = self._qe
-        out = []
-        for p in points:
-            vec: dict = {IMAGE: p.image.tolist()}
-            if p.caption_vector is not None:
-                vec[CAPTION] = p.caption_vector.tolist()
-            if p.keywords:
-                vec[KEYWORDS] = qe.SparseVector(p.keywords.indices, p.keywords.values)
-            out.append(qe.Point(p.id, vec, p.payload()))
+        out = [qe.Point(p.id, self._named_vectors(p), p.payload()) for p in points]
         self.shard.update(qe.UpdateOperation.upsert_points(out))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -350,19 +377,7 @@ class EdgeStore(Store):
         recs = self._shard.retrieve(
             list(ids), with_payload=True, with_vector=list(vectors) or False
         )
-        out = []
-        for r in recs:
-            vec = {}
-            for name, v in (r.vector or {}).items() if isinstance(r.vector, dict) else ():
-                vec[name] = (
-                    SparseVector(list(v.indices), list(v.values))
-                    if hasattr(v, "indices")
-                    else list(v)
-                )
-            p = dict(r.payload or {})
-            out.append(StoredPoint(str(r.id), p.get("file", ""), p.get("caption"), vec, p))
-        by_id = {p.id: p for p in out}
-        return [by_id[i] for i in ids if i in by_id]
+        return _in_order(ids, recs)
 
     def _filter(self, captioned_only: bool, exclude_ids: Sequence[str]):
         qe = self._qe
@@ -401,18 +416,7 @@ class EdgeStore(Store):
             return []
         qe = self._qe
         results = self.shard.query_batch(qe.QueryBatchRequest([self._request(s) for s in searches]))
-        return [
-            [
-                Hit(
-                    str(p.id),
-                    (p.payload or {}).get("file", ""),
-                    (p.payload or {}).get("caption"),
-                    float(p.score),
-                )
-                for p in res
-            ]
-            for res in results
-        ]
+        return [[_hit(p) for p in res] for res in results]
 
     def close(self) -> None:
         if self._shard is not None:
@@ -475,20 +479,16 @@ class ServerStore(Store):
     def _vector(self, v):
         if isinstance(v, SparseVector):
             return self._m.SparseVector(indices=v.indices, values=v.values)
-        return [float(x) for x in v]
+        return v.tolist() if isinstance(v, np.ndarray) else [float(x) for x in v]
 
     def upsert(self, points: Sequence[PointData]) -> None:
         if not points:
             return
         m = self._m
-        out = []
-        for p in points:
-            vec: dict = {IMAGE: p.image.tolist()}
-            if p.caption_vector is not None:
-                vec[CAPTION] = p.caption_vector.tolist()
-            if p.keywords:
-                vec[KEYWORDS] = m.SparseVector(indices=p.keywords.indices, values=p.keywords.values)
-            out.append(m.PointStruct(id=p.id, vector=vec, payload=p.payload()))
+        out = [
+            m.PointStruct(id=p.id, vector=self._named_vectors(p), payload=p.payload())
+            for p in points
+        ]
         self.client.upsert(self.collection, out, wait=True)
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -520,18 +520,7 @@ class ServerStore(Store):
         recs = self.client.retrieve(
             self.collection, list(ids), with_payload=True, with_vectors=list(vectors) or False
         )
-        out = {}
-        for r in recs:
-            vec = {}
-            for name, v in (r.vector or {}).items() if isinstance(r.vector, dict) else ():
-                vec[name] = (
-                    SparseVector(list(v.indices), list(v.values))
-                    if hasattr(v, "indices")
-                    else list(v)
-                )
-            p = dict(r.payload or {})
-            out[str(r.id)] = StoredPoint(str(r.id), p.get("file", ""), p.get("caption"), vec, p)
-        return [out[i] for i in ids if i in out]
+        return _in_order(ids, recs)
 
     def _filter(self, captioned_only: bool, exclude_ids: Sequence[str]):
         m = self._m
@@ -567,18 +556,7 @@ class ServerStore(Store):
             return []
         self.require()
         res = self.client.query_batch_points(self.collection, [self._request(s) for s in searches])
-        return [
-            [
-                Hit(
-                    str(p.id),
-                    (p.payload or {}).get("file", ""),
-                    (p.payload or {}).get("caption"),
-                    float(p.score),
-                )
-                for p in r.points
-            ]
-            for r in res
-        ]
+        return [[_hit(p) for p in r.points] for r in res]
 
     def close(self) -> None:
         try:

@@ -64,15 +64,15 @@ class Chromium:
     def __init__(self, binary: Path, profile: Path, log: Path) -> None:
         cmd_r, self._cmd_w = os.pipe()  # we write commands; chromium reads them on fd 3
         self._out_r, out_w = os.pipe()  # chromium writes replies and events on fd 4
-        script = f'exec "$0" "$@" 3<&{cmd_r} 4>&{out_w} {cmd_r}<&- {out_w}>&-'
+        # fds 3 and 4 reach chromium through stdin/stdout of a shell that moves them there
+        script = 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2'
         with log.open("wb") as err:
             self.proc = subprocess.Popen(
                 ["/bin/sh", "-c", script, str(binary), *FLAGS]
                 + [f"--user-data-dir={profile}", "--window-size=1280,1000"]
                 + ["--remote-debugging-pipe", "about:blank"],
-                pass_fds=(cmd_r, out_w),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
+                stdin=cmd_r,
+                stdout=out_w,
                 stderr=err,
             )
         os.close(cmd_r)
@@ -135,8 +135,9 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_clip_dir, tiny_encoder):
-    """The real app under uvicorn on a free local port, in a background thread."""
+def server(chromium, tmp_path_factory, tiny_clip_dir, tiny_encoder):
+    """The real app under uvicorn on a free local port, in a background thread (only when
+    there is a browser to point at it)."""
     root = tmp_path_factory.mktemp("browser")
     images, captions = make_catalog(root / "cat", n=10, captioned=8)
     with EdgeStore(root / "data") as store:
