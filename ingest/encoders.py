@@ -90,6 +90,67 @@ def local_fingerprint(path: Path) -> str:
     return "local-" + h.hexdigest()[:16]
 
 
+def _fingerprint(name: str, config, revision: str | None) -> Fingerprint:
+    local = Path(name).expanduser()
+    if local.is_dir():
+        model, rev = str(local.resolve()), local_fingerprint(local)
+    else:
+        model, rev = name, getattr(config, "_commit_hash", None) or revision or "main"
+    dim = int(getattr(config, "projection_dim", 0) or config.text_config.hidden_size)
+    return Fingerprint(model=model, revision=rev, dim=dim)
+
+
+def fingerprint_of(name_or_dir: str | Path, revision: str | None = None) -> Fingerprint:
+    """The fingerprint :meth:`ClipEncoder.from_pretrained` would give, from the config alone
+    (no weights loaded)."""
+    from transformers import AutoConfig
+
+    name = str(name_or_dir)
+    is_local = Path(name).expanduser().is_dir()
+    kw: dict = {"revision": revision} if revision and not is_local else {}
+    if offline() or is_local:
+        kw["local_files_only"] = True
+    try:
+        config = AutoConfig.from_pretrained(str(Path(name).expanduser()) if is_local else name, **kw)
+    except (OSError, ValueError) as e:
+        raise ModelNotFound(
+            f"cannot read the config of CLIP model {name!r}: {str(e).splitlines()[0]}. Set "
+            "TUWEN_CLIP_MODEL (or --clip-model) to a local model directory."
+        ) from e
+    return _fingerprint(name, config, revision)
+
+
+class LazyClipEncoder:
+    """A :class:`ClipEncoder` that loads its weights on first use.
+
+    ``fingerprint`` is known without loading, so a run with nothing to embed never pays for
+    the model.
+    """
+
+    def __init__(self, name_or_dir: str | Path, **kwargs) -> None:
+        self._name = name_or_dir
+        self._kwargs = kwargs
+        self._encoder: ClipEncoder | None = None
+        self._lock = threading.Lock()
+        self.fingerprint = fingerprint_of(name_or_dir, kwargs.get("revision"))
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def _load(self) -> ClipEncoder:
+        with self._lock:
+            if self._encoder is None:
+                enc = ClipEncoder.from_pretrained(self._name, **self._kwargs)
+                if enc.fingerprint != self.fingerprint:  # pragma: no cover - config changed under us
+                    raise ModelNotFound(f"{self._name}: the model changed while loading")
+                self._encoder = enc
+        return self._encoder
+
+    def __getattr__(self, attr: str):
+        return getattr(self._load(), attr)
+
+
 def preprocess_from(image_processor) -> Preprocess:
     """Read resize/crop/normalisation from a transformers image processor."""
 
@@ -191,26 +252,19 @@ class ClipEncoder:
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
         model = model.to(device=dev, dtype=dt)
-        rev = (
-            local_fingerprint(local)
-            if is_local
-            else (getattr(model.config, "_commit_hash", None) or revision or "main")
-        )
-        dim = int(
-            getattr(model.config, "projection_dim", 0) or model.config.text_config.hidden_size
-        )
+        fingerprint = _fingerprint(name, model.config, revision)
         text_cfg = getattr(model.config, "text_config", model.config)
         max_len = min(
             int(getattr(tokenizer, "model_max_length", 77) or 77),
             int(getattr(text_cfg, "max_position_embeddings", 77) or 77),
             77 if getattr(model.config, "model_type", "") != "chinese_clip" else 52,
         )
-        log.info("loaded CLIP %s (%s, %s, dim %d)", name, dev, dt, dim)
+        log.info("loaded CLIP %s (%s, %s, dim %d)", name, dev, dt, fingerprint.dim)
         return cls(
             model,
             tokenizer,
             preprocess_from(image_processor),
-            Fingerprint(model=name if not is_local else source, revision=rev, dim=dim),
+            fingerprint,
             device=dev,
             dtype=dt,
             max_text_length=max_len,

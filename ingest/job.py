@@ -254,6 +254,9 @@ def _execute(
         if on_batch:
             on_batch(len(points))
     full = [w for w in p.work if not w.caption_only]
+    if not full:
+        report.failed.sort(key=lambda f: f["file"])
+        return
     n_workers = workers or min(8, os.cpu_count() or 1)
     bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not progress or not full)
     try:

@@ -97,7 +97,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             write_json_atomic(Path(args.report), report.to_json())
         return EXIT_PARTIAL if report.failed else EXIT_OK
     with open_store(settings) as store:
-        encoder = encoder_for(settings, store)
+        encoder = encoder_for(settings, store, lazy=True)
         report = run_ingest(
             catalog,
             store,

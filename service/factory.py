@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ingest.encoders import ClipEncoder, ModelNotFound
+from ingest.encoders import ClipEncoder, LazyClipEncoder, ModelNotFound
 from ingest.settings import DEFAULT_CLIP_MODEL, Settings
 from ingest.store import Store, open_store
 from service.answer import Answerer
@@ -31,16 +31,18 @@ def generator_from(settings: Settings, backend: str | None = None) -> Generator:
     )
 
 
-def encoder_for(settings: Settings, store: Store) -> ClipEncoder:
+def encoder_for(settings: Settings, store: Store, *, lazy: bool = False) -> ClipEncoder:
     """The CLIP model to use with ``store``: the one set, else the one the collection was
-    built with, else the default for a new collection."""
+    built with, else the default for a new collection. ``lazy`` defers loading the weights
+    until they are needed (its fingerprint is known at once)."""
     name = settings.clip_model
     if not name:
         fp = store.stored_fingerprint()
         name = fp.model if fp else DEFAULT_CLIP_MODEL
-    return ClipEncoder.from_pretrained(
-        name, revision=settings.clip_revision, device=settings.device, dtype=settings.dtype
-    )
+    kw = {"revision": settings.clip_revision, "device": settings.device, "dtype": settings.dtype}
+    if lazy:
+        return LazyClipEncoder(name, **kw)  # type: ignore[return-value]
+    return ClipEncoder.from_pretrained(name, **kw)
 
 
 def router_from(settings: Settings):

@@ -104,3 +104,12 @@ def test_bf16_vectors_stay_close_to_fp32(tiny_clip_dir, tiny_encoder):
     imgs = [photo((200, 30, 30), seed=1), photo((20, 30, 200), seed=2)]
     cos = np.sum(bf.encode_images(imgs) * tiny_encoder.encode_images(imgs), axis=1)
     assert np.all(cos > 0.98)
+
+
+def test_fingerprint_without_loading_matches_the_loaded_model(tiny_clip_dir, tiny_encoder):
+    from ingest.encoders import LazyClipEncoder, fingerprint_of
+
+    assert fingerprint_of(tiny_clip_dir) == tiny_encoder.fingerprint
+    lazy = LazyClipEncoder(tiny_clip_dir, dtype="float32")
+    assert not lazy.loaded and lazy.fingerprint == tiny_encoder.fingerprint
+    assert lazy.encode_texts(["男士"]).shape == (1, 16) and lazy.loaded

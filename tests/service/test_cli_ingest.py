@@ -19,7 +19,7 @@ def env(tmp_path, monkeypatch, tiny_clip_dir):
     return make_catalog(tmp_path / "cat", n=8, captioned=6)
 
 
-def test_ingest_then_stats_then_idempotent_rerun(env, tmp_path, capsys):
+def test_ingest_then_stats_then_idempotent_rerun(env, tmp_path, capsys, monkeypatch):
     images, captions = env
     report = tmp_path / "report.json"
     assert (
