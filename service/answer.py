@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from ingest.hits import Hit
-from service.citations import extract_citations, filter_citations, strip_citations
+from service.citations import MarkerFilter, extract_citations, filter_citations, strip_citations
 from service.extractive import AnswerContext
 from service.llm import Generator
 from service.prompt import build_prompt
@@ -143,9 +143,15 @@ class Answerer:
             allowed.insert(0, Hit(query.id or "", query.file, own, 1.0))
         context = AnswerContext(r, tuple(prompt.candidates), own)
         pieces = []
+        shown = MarkerFilter()
         for piece in self.generator.stream(prompt.messages, self.max_new_tokens, context=context):
             pieces.append(piece)
-            yield piece
+            visible = shown.feed(piece)
+            if visible:
+                yield visible
+        rest = shown.flush()
+        if rest:
+            yield rest
         t3 = time.perf_counter()
         raw = "".join(pieces)
         cited = filter_citations(extract_citations(raw), allowed)

@@ -71,3 +71,49 @@ def filter_citations(cited: Sequence[str], allowed: Sequence[Hit]) -> list[Hit]:
         if hit is not None:
             kept.setdefault(hit.file, hit)
     return list(kept.values())
+
+
+_OPENERS = "[【［"
+_CLOSERS = "]】］"
+
+
+class MarkerFilter:
+    """Removes ``[file.jpg]`` markers from streamed text, across piece boundaries.
+
+    Text after an opening bracket is held back until its bracket closes (or it grows too long
+    to be a marker), so a reader of the stream never sees a marker half-printed.
+    """
+
+    def __init__(self, max_marker: int = 200) -> None:
+        self._buf = ""
+        self._max = max_marker
+
+    def feed(self, piece: str) -> str:
+        """Add a piece; return the text that is safe to show now."""
+        self._buf += piece
+        out = []
+        while self._buf:
+            i = min((self._buf.find(c) for c in _OPENERS if c in self._buf), default=-1)
+            if i < 0:
+                out.append(self._buf)
+                self._buf = ""
+                break
+            out.append(self._buf[:i])
+            rest = self._buf[i:]
+            j = min((rest.find(c) for c in _CLOSERS if c in rest), default=-1)
+            if j < 0:
+                if len(rest) > self._max:
+                    out.append(rest)
+                    rest = ""
+                self._buf = rest
+                break
+            token = rest[: j + 1]
+            if not _MARKER.fullmatch(token):
+                out.append(token)
+            self._buf = rest[j + 1 :]
+        return "".join(out)
+
+    def flush(self) -> str:
+        """The held-back rest at the end of the stream."""
+        rest, self._buf = self._buf, ""
+        return rest

@@ -32,3 +32,14 @@ def test_filter_citations_refuses_ambiguous_base_names():
     allowed = [Hit("1", "a/1.jpg", None, 0.5), Hit("2", "b/1.jpg", None, 0.4)]
     assert filter_citations(["1.jpg"], allowed) == []
     assert [h.file for h in filter_citations(["b/1.jpg"], allowed)] == ["b/1.jpg"]
+
+
+def test_marker_filter_hides_markers_split_across_pieces():
+    from service.citations import MarkerFilter
+
+    f = MarkerFilter()
+    pieces = ["这是黑色", "的衬衫。[12", "34.jpg][", "sub/9.png", "] 数组a[0]不是引用", "【7.jpg】"]
+    shown = "".join(f.feed(p) for p in pieces) + f.flush()
+    assert shown == "这是黑色的衬衫。 数组a[0]不是引用"
+    g = MarkerFilter(max_marker=10)
+    assert g.feed("[未闭合的很长很长很长很长的括号") == "[未闭合的很长很长很长很长的括号"
