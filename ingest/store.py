@@ -207,7 +207,17 @@ class Store(abc.ABC):
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abc.abstractmethod
-    def _scroll(self, fields: list[str]) -> Iterator[tuple[str, dict]]: ...
+    def _scroll(self, fields: list[str], caption: str | None = None) -> Iterator[tuple[str, dict]]:
+        """(id, payload fields) of every point, or of those whose caption equals ``caption``."""
+
+    def with_caption(self, caption: str, limit: int = 10) -> list[Hit]:
+        """Products whose caption is exactly ``caption`` (score 1.0), in store order."""
+        out = []
+        for pid, p in self._scroll(["file", "caption"], caption=caption):
+            out.append(Hit(pid, p.get("file", ""), p.get("caption"), 1.0))
+            if len(out) >= limit:
+                break
+        return out
 
     def manifest(self) -> dict[str, StoredEntry]:
         """id → (file, hash, image_hash) of every stored point."""
@@ -316,7 +326,8 @@ class EdgeStore(Store):
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(shard_dir, ignore_errors=True)  # only reachable without metadata
         shard = qe.EdgeShard.create(str(tmp), self._config(fingerprint.dim))
-        shard.update(qe.UpdateOperation.create_field_index("file", qe.PayloadSchemaType.Keyword))
+        for key in ("file", "caption"):
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         shard.flush()
         shard.close()
         write_json_atomic(
@@ -349,14 +360,18 @@ class EdgeStore(Store):
         if ids:
             self.shard.update(self._qe.UpdateOperation.delete_points(list(ids)))
 
-    def _scroll(self, fields: list[str]) -> Iterator[tuple[str, dict]]:
+    def _scroll(self, fields: list[str], caption: str | None = None) -> Iterator[tuple[str, dict]]:
         if self._shard is None:
             return
+        qe = self._qe
+        flt = None
+        if caption is not None:
+            flt = qe.Filter(must=[qe.FieldCondition(key="caption", match=qe.MatchValue(caption))])
         offset = None
         while True:
             recs, offset = self._shard.scroll(
-                self._qe.ScrollRequest(
-                    offset=offset, limit=PAGE, with_payload=fields, with_vector=False
+                qe.ScrollRequest(
+                    offset=offset, limit=PAGE, filter=flt, with_payload=fields, with_vector=False
                 )
             )
             for r in recs:
@@ -474,7 +489,8 @@ class ServerStore(Store):
             metadata={"tuwen": {"fingerprint": fingerprint.to_dict()}},
         )
         if self.location != ":memory:" and not self.location.startswith("local"):
-            self.client.create_payload_index(self.collection, "file", m.PayloadSchemaType.KEYWORD)
+            for key in ("file", "caption"):
+                self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)
 
     def _vector(self, v):
         if isinstance(v, SparseVector):
@@ -495,13 +511,24 @@ class ServerStore(Store):
         if ids:
             self.client.delete(self.collection, self._m.PointIdsList(points=list(ids)), wait=True)
 
-    def _scroll(self, fields: list[str]) -> Iterator[tuple[str, dict]]:
+    def _scroll(self, fields: list[str], caption: str | None = None) -> Iterator[tuple[str, dict]]:
         if self.stored_fingerprint() is None:
             return
+        m = self._m
+        flt = None
+        if caption is not None:
+            flt = m.Filter(
+                must=[m.FieldCondition(key="caption", match=m.MatchValue(value=caption))]
+            )
         offset = None
         while True:
             recs, offset = self.client.scroll(
-                self.collection, limit=PAGE, offset=offset, with_payload=fields, with_vectors=False
+                self.collection,
+                limit=PAGE,
+                offset=offset,
+                scroll_filter=flt,
+                with_payload=fields,
+                with_vectors=False,
             )
             for r in recs:
                 yield str(r.id), dict(r.payload or {})

@@ -113,7 +113,7 @@ class Answerer:
             query = self.retriever.resolve_image(image, times)
         if r.kind == "retrieve":
             text = r.product_text or question
-            hits = self.retriever.text_search(text, self.retrieve_k, timings=times)
+            hits = self.retriever.find_images(text, self.retrieve_k, timings=times)
             answer = hits[0].file if hits else ""
             if answer:
                 yield answer

@@ -170,3 +170,47 @@ class Retriever:
         if timings is not None:
             timings.search += (time.perf_counter() - t0) * 1000
         return hits
+
+    # ------------------------------------------------------------------ text → the image
+    def find_images(
+        self, text: str, k: int = 10, *, seeds: int = 3, timings: Timings | None = None
+    ) -> list[Hit]:
+        """Ranked photos for a product text (a retrieve question).
+
+        Products whose caption is exactly ``text`` come first. The rest is the hybrid ranking
+        fused (RRF) with the photos nearest to the best caption matches, so a caption match
+        leads on to visually similar photos that have no caption of their own.
+        """
+        n = max(k, self.prefetch)
+        hybrid = self.text_search(text, n, timings=timings)
+        t0 = time.perf_counter()
+        exact = self.store.with_caption(text, limit=k)
+        anchors = exact[:seeds] or [h for h in hybrid if h.caption][:seeds]
+        lists = [hybrid]
+        if anchors:
+            stored = self.store.get([h.id for h in anchors], [IMAGE])
+            lists += self.store.search_batch(
+                [
+                    Search((Leg(p.vectors[IMAGE], IMAGE, n),), limit=n)
+                    for p in stored
+                    if IMAGE in p.vectors
+                ]
+            )
+        fused = rrf(lists, self.rrf_k)
+        seen = {h.id for h in exact}
+        ranked = exact + [h for h in fused if h.id not in seen]
+        if timings is not None:
+            timings.search += (time.perf_counter() - t0) * 1000
+        return ranked[:k]
+
+
+def rrf(lists: Sequence[Sequence[Hit]], k: int = 60) -> list[Hit]:
+    """Reciprocal-rank fusion of ranked hit lists: score = Σ 1 / (k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in lists:
+        for rank, h in enumerate(hits, 1):
+            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + rank)
+            first.setdefault(h.id, h)
+    order = sorted(scores, key=lambda i: (-scores[i], first[i].file))
+    return [Hit(i, first[i].file, first[i].caption, round(scores[i], 6)) for i in order]

@@ -266,3 +266,21 @@ def test_answer_and_eval_commands_on_a_query_file(
         assert sum(c["size"] for c in report["clusters"]) == 4
     finally:
         store.__init__(data_dir)  # reopen for the module's other tests
+
+
+def test_rrf_fuses_by_reciprocal_rank():
+    from ingest.hits import Hit
+    from service.retrieve import rrf
+
+    a, b, c = (Hit(i, f"{i}.jpg", None, 0.0) for i in "abc")
+    fused = rrf([[a, b, c], [b, c], [b]], k=60)
+    assert [h.id for h in fused] == ["b", "c", "a"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61 + 1 / 61, abs=1e-6)
+
+
+def test_retrieve_puts_exact_caption_matches_first_then_their_look_alikes(answerer):
+    hits = answerer.retriever.find_images("ASICS 男士绿色运动鞋", 6)
+    assert {h.file for h in hits[:3]} == {"green0.png", "green1.png", "green2.png"}
+    assert all(h.score == 1.0 for h in hits[:3])
+    # the unannotated photo that looks like the matches follows them
+    assert hits[3].file == "green-query.png"
