@@ -228,13 +228,14 @@ def create_app(
     ):
         s = svc(request)
         question, image, photo = await _ask_input(request)
-        if photo is not None:
-            check_photo("upload.jpg", photo, s.settings.max_upload_pixels)
         target: QueryImage | None = None
         from starlette.concurrency import run_in_threadpool
 
         if photo is not None:
-            target = await run_in_threadpool(s.retriever.resolve_image, photo)
+            decoded = await run_in_threadpool(
+                check_photo, "upload.jpg", photo, s.settings.max_upload_pixels
+            )
+            target = await run_in_threadpool(s.retriever.resolve_image, decoded)
         elif image:
             name = safe_name(image, "image")
             stored = await run_in_threadpool(s.store.get_file, name)

@@ -6,6 +6,8 @@ import os
 import uuid
 from pathlib import Path, PurePosixPath
 
+from PIL import Image
+
 from ingest.images import ImageError, is_image_name, load_image
 
 
@@ -34,14 +36,18 @@ def safe_name(name: str | None, field: str = "image") -> str:
     return p.as_posix()
 
 
-def check_photo(name: str, data: bytes, max_pixels: int) -> None:
-    """Decode an uploaded photo fully once; map what is wrong to an HTTP status."""
+def check_photo(name: str, data: bytes, max_pixels: int) -> Image.Image:
+    """Decode an uploaded photo fully once; map what is wrong to an HTTP status.
+
+    Returns:
+        The decoded RGB photo.
+    """
     if not is_image_name(name):
         raise UploadRejected(
             415, f"{name}: not an image file name (jpg, jpeg, png, webp, bmp, gif)"
         )
     try:
-        load_image(data, max_pixels=max_pixels)
+        return load_image(data, max_pixels=max_pixels)
     except ImageError as e:
         reason = str(e)
         if "decompression bomb" in reason:
