@@ -111,7 +111,9 @@ def fingerprint_of(name_or_dir: str | Path, revision: str | None = None) -> Fing
     if offline() or is_local:
         kw["local_files_only"] = True
     try:
-        config = AutoConfig.from_pretrained(str(Path(name).expanduser()) if is_local else name, **kw)
+        config = AutoConfig.from_pretrained(
+            str(Path(name).expanduser()) if is_local else name, **kw
+        )
     except (OSError, ValueError) as e:
         raise ModelNotFound(
             f"cannot read the config of CLIP model {name!r}: {str(e).splitlines()[0]}. Set "
@@ -142,7 +144,9 @@ class LazyClipEncoder:
         with self._lock:
             if self._encoder is None:
                 enc = ClipEncoder.from_pretrained(self._name, **self._kwargs)
-                if enc.fingerprint != self.fingerprint:  # pragma: no cover - config changed under us
+                if (
+                    enc.fingerprint != self.fingerprint
+                ):  # pragma: no cover - config changed under us
                     raise ModelNotFound(f"{self._name}: the model changed while loading")
                 self._encoder = enc
         return self._encoder

@@ -182,5 +182,10 @@ def test_edge_persists_and_locks(tmp_path):
 def test_exact_caption_lookup(filled):
     filled.upsert([point("e.jpg", (0, 1, 1, 0), "男士黑色衬衫", (1, 0.1, 0, 0))])
     found = filled.with_caption("男士黑色衬衫")
-    assert sorted(h.file for h in found) == ["a.jpg", "e.jpg"] and all(h.score == 1.0 for h in found)
-    assert filled.with_caption("男士黑色") == [] and len(filled.with_caption("男士黑色衬衫", limit=1)) == 1
+    assert sorted(h.file for h in found) == ["a.jpg", "e.jpg"] and all(
+        h.score == 1.0 for h in found
+    )
+    assert (
+        filled.with_caption("男士黑色") == []
+        and len(filled.with_caption("男士黑色衬衫", limit=1)) == 1
+    )

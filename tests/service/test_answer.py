@@ -262,7 +262,11 @@ def test_answer_and_eval_commands_on_a_query_file(
         assert "nope.png" in capsys.readouterr().err
         assert main(["questions", str(tmp_path / "q.json"), "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert report["n"] == 4 and report["kinds"] == {"attribute": 2, "retrieve": 1, "describe": 1}
+        assert report["n"] == 4 and report["kinds"] == {
+            "attribute": 2,
+            "retrieve": 1,
+            "describe": 1,
+        }
         assert sum(c["size"] for c in report["clusters"]) == 4
     finally:
         store.__init__(data_dir)  # reopen for the module's other tests
