@@ -137,7 +137,9 @@ def test_upload_is_searchable_at_once_then_deleted(served):
     )
     assert r.status_code == 200, r.text
     assert r.json()["added"] == 1
-    hits = client.get("/v1/search", params={"q": "Zara 女士绿色丝绸连衣裙 新品", "k": 3}).json()["results"]
+    hits = client.get("/v1/search", params={"q": "Zara 女士绿色丝绸连衣裙 新品", "k": 3}).json()[
+        "results"
+    ]
     assert "new/9001.png" in [h["image"] for h in hits]  # searchable at once
     p = client.get("/v1/products/new/9001.png").json()
     assert p["caption"] == "Zara 女士绿色丝绸连衣裙 新品" and p["hash"]
@@ -242,7 +244,9 @@ def test_decompression_bomb_upload_is_rejected_quickly(served):
     assert time.perf_counter() - t0 < 2.0
 
 
-def test_ingest_against_a_served_data_dir_points_to_via_and_via_sends_only_changes(served, tmp_path, capsys):
+def test_ingest_against_a_served_data_dir_points_to_via_and_via_sends_only_changes(
+    served, tmp_path, capsys
+):
     from ingest.catalog import load_catalog as load
     from service.cli import main
     from service.remote import push_catalog

@@ -48,9 +48,16 @@ def test_no_server_errors(api_schema):
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def no_5xx(case):
             response = case.call()
-            assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+            assert response.status_code < 500, (
+                case.method,
+                case.path,
+                response.status_code,
+                response.text[:300],
+            )
 
         no_5xx()
