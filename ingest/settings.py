@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         None, description="sentence-transformers model (hub id or dir) for the embedding router"
     )
     top_k: int = Field(
-        8, ge=1, le=100, description="neighbours used for describe/attribute answers"
+        16, ge=1, le=100, description="neighbours used for describe/attribute answers"
     )
     token_budget: int = Field(1500, ge=200, le=100_000)
 

@@ -72,10 +72,12 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """Open the store and load the models the settings name."""
     store = open_store(settings)
+    retriever: Retriever | None = None
     try:
         encoder = encoder_for(settings, store)
         store.ensure(encoder.fingerprint)  # a new server starts with an empty catalog
-        retriever = Retriever(store, encoder)
+        # Concurrent searches share text-encoder calls (see service/batcher.py).
+        retriever = Retriever(store, encoder, batch_texts=True)
         answerer = Answerer(
             retriever,
             generator_from(settings),
@@ -84,6 +86,8 @@ def build_service(settings: Settings) -> Service:
             router=router_from(settings),
         )
     except Exception:
+        if retriever is not None:
+            retriever.close()
         store.close()
         raise
     uploads = (Path(settings.data_dir) / "uploads").resolve()
@@ -149,6 +153,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.service.retriever.close()
             app.state.service.store.close()
 
     app = FastAPI(

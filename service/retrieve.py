@@ -15,6 +15,7 @@ from ingest.hits import Hit
 from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
 from ingest.store import CAPTION, IMAGE, KEYWORDS, Leg, Search, Store, point_id
+from service.batcher import BatcherClosed, TextBatcher
 
 
 class ImageNotFound(LookupError):
@@ -57,10 +58,23 @@ class Retriever:
         encoder: The CLIP model the collection was built with.
         prefetch: Candidates each leg of a hybrid query contributes to the fusion.
         rrf_k: The RRF constant.
+        batch_texts: Encode the texts of concurrent text searches together (one
+            :class:`~service.batcher.TextBatcher` worker; worth it when many threads search at
+            once, as in the HTTP service). :meth:`close` stops it.
+        batch_max: Most texts per batched encode.
+        batch_wait_ms: How long an idle batcher waits for more requests.
     """
 
     def __init__(
-        self, store: Store, encoder: ClipEncoder, *, prefetch: int = 50, rrf_k: int = 60
+        self,
+        store: Store,
+        encoder: ClipEncoder,
+        *,
+        prefetch: int = 50,
+        rrf_k: int = 60,
+        batch_texts: bool = False,
+        batch_max: int = 16,
+        batch_wait_ms: float = 2.0,
     ) -> None:
         store.require()  # the collection exists...
         store.ensure(encoder.fingerprint)  # ...and was built with this model
@@ -68,6 +82,26 @@ class Retriever:
         self.encoder = encoder
         self.prefetch = prefetch
         self.rrf_k = rrf_k
+        self.batcher: TextBatcher | None = None
+        if batch_texts:
+            self.batcher = TextBatcher(
+                lambda texts: encoder.encode_texts(texts),
+                max_batch=batch_max,
+                max_wait_ms=batch_wait_ms,
+            )
+
+    def close(self) -> None:
+        """Stop the text batcher, if any (queued searches are still served)."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self.batcher is not None:
+            try:
+                return self.batcher.encode(texts)
+            except BatcherClosed:  # shutting down: serve this one directly
+                pass
+        return self.encoder.encode_texts(texts)
 
     # ------------------------------------------------------------------ text → products
     def text_search(
@@ -90,11 +124,12 @@ class Retriever:
         captioned_only: bool = False,
         timings: Timings | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`text_search` for several texts: one encoder call, one batched query."""
+        """:meth:`text_search` for several texts: one encoder call (shared with concurrent
+        searches when batching is on), one batched query."""
         if not texts:
             return []
         t0 = time.perf_counter()
-        vecs = self.encoder.encode_texts(list(texts))
+        vecs = self._encode_texts(list(texts))
         t1 = time.perf_counter()
         searches = [
             self._hybrid(text, vec, k, captioned_only)
@@ -177,28 +212,33 @@ class Retriever:
     ) -> list[Hit]:
         """Ranked photos for a product text (a retrieve question).
 
-        Products whose caption is exactly ``text`` come first. The rest is the hybrid ranking
-        fused (RRF) with the photos nearest to the best caption matches, so a caption match
-        leads on to visually similar photos that have no caption of their own.
+        1. Products whose caption is exactly ``text``.
+        2. Photos without a caption, ranked by fusing (RRF) the photos nearest to the best
+           caption matches with the text-to-image hits: a caption match leads on to the
+           visually similar photos that have no caption of their own. (A photo whose caption
+           differs from ``text`` is most likely another product.)
+        3. The rest of the hybrid ranking.
         """
         n = max(k, self.prefetch)
         hybrid = self.text_search(text, n, timings=timings)
         t0 = time.perf_counter()
         exact = self.store.with_caption(text, limit=k)
-        anchors = exact[:seeds] or [h for h in hybrid if h.caption][:seeds]
-        lists = [hybrid]
+        anchors = exact[:seeds] or [h for h in hybrid if h.caption][:1]
+        lists: list[Sequence[Hit]] = [[h for h in hybrid if not h.caption]]
         if anchors:
             stored = self.store.get([h.id for h in anchors], [IMAGE])
             lists += self.store.search_batch(
                 [
-                    Search((Leg(p.vectors[IMAGE], IMAGE, n),), limit=n)
+                    Search((Leg(p.vectors[IMAGE], IMAGE, n),), limit=n, uncaptioned_only=True)
                     for p in stored
                     if IMAGE in p.vectors
                 ]
             )
-        fused = rrf(lists, self.rrf_k)
-        seen = {h.id for h in exact}
-        ranked = exact + [h for h in fused if h.id not in seen]
+        ranked, seen = [], set()
+        for h in [*exact, *rrf(lists, self.rrf_k), *hybrid]:
+            if h.id not in seen:
+                seen.add(h.id)
+                ranked.append(h)
         if timings is not None:
             timings.search += (time.perf_counter() - t0) * 1000
         return ranked[:k]

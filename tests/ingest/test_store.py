@@ -189,3 +189,8 @@ def test_exact_caption_lookup(filled):
         filled.with_caption("男士黑色") == []
         and len(filled.with_caption("男士黑色衬衫", limit=1)) == 1
     )
+
+
+def test_uncaptioned_only_filter(filled):
+    hits = filled.search(Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4, uncaptioned_only=True))
+    assert [h.file for h in hits] == ["sub/c.jpg"]
