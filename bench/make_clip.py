@@ -20,7 +20,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--size", default="base", choices=sorted(SIZES))
-    ap.add_argument("--captions", type=Path, help="caption CSV whose characters seed the vocabulary")
+    ap.add_argument(
+        "--captions", type=Path, help="caption CSV whose characters seed the vocabulary"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     texts: list[str] = []

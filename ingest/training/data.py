@@ -108,8 +108,5 @@ def resize_array(u8: np.ndarray, size: int) -> np.ndarray:
     if u8.shape[1:3] == (size, size):
         return u8
     return np.stack(
-        [
-            np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC))
-            for a in u8
-        ]
+        [np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC)) for a in u8]
     )

@@ -120,8 +120,49 @@ def build_scratch(
 
 
 def init_for_contrastive_training(model: nn.Module) -> None:
-    """Re-initialise a random Chinese-CLIP so that contrastive training can start."""
-    return None
+    """Re-initialise the text tower of a random Chinese-CLIP so that contrastive training
+    starts at once instead of sitting at loss ≈ ln(batch) with collapsed embeddings.
+
+    Why a random ``ChineseCLIPModel`` stalls where a random ``CLIPModel`` trains: its text
+    tower is a post-LayerNorm BERT pooled at the ``[CLS]`` position, initialised the BERT way
+    (every linear map N(0, 0.02)) with 10% dropout. Each layer computes
+    ``LayerNorm(x + branch(x))``; with 0.02 weights the attention and MLP branches are ~50×
+    smaller than the normalised residual ``x``, so every layer hands back essentially the
+    ``[CLS]`` token's own embedding, and the token-type embedding adds one more constant to
+    every token. At init all captions get the same text vector (mean pairwise cosine
+    0.9999; CLIP's pre-LN, EOS-pooled text tower, whose residual stream starts at 0.02 and is
+    dominated by its branches, gives ~0.99), and the gradient that reaches the caption's
+    own characters is scaled down by the same small branches. Dropout then adds per-step
+    noise far larger than that caption signal. Meanwhile symmetric InfoNCE at the initial
+    logit scale (1/0.07) lowers its loss fastest by making every logit equal, i.e. by
+    collapsing both towers onto a constant, which is the ln(batch) plateau; the temperature
+    cannot help, as it barely moves in a few hundred steps. The fix gives the text tower
+    CLIP's property: fan-in initialisation (std = 1/sqrt(fan_in)) of every linear map in
+    its layers, so that each branch is as large as the residual it is added to and the
+    ``[CLS]`` output depends on the caption (cosine ~0.87); a zero token-type embedding (a
+    constant that only hides the tokens); and no dropout (CLIP's towers have none). Measured
+    on catalog-dev (2-layer towers, batch 128, 150 steps): loss 3.38 as built, 3.13 without
+    dropout, 1.71 with this fix, 1.85 for a CLIPModel of the same shape.
+    """
+    text = getattr(model, "text_model", None)
+    if text is None or getattr(model.config, "model_type", "") != "chinese_clip":
+        return
+    with torch.no_grad():
+        for layer in text.encoder.layer:
+            for m in layer.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, std=m.in_features**-0.5)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+        text.embeddings.token_type_embeddings.weight.zero_()
+    for m in text.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+        if isinstance(getattr(m, "attention_dropout", None), float):
+            m.attention_dropout = 0.0  # the attention modules keep their own copy of p
+    # Also in the saved config, so that a reload trains the same way.
+    model.config.text_config.hidden_dropout_prob = 0.0
+    model.config.text_config.attention_probs_dropout_prob = 0.0
 
 
 # ---------------------------------------------------------------------------- freezing

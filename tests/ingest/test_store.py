@@ -192,5 +192,7 @@ def test_exact_caption_lookup(filled):
 
 
 def test_uncaptioned_only_filter(filled):
-    hits = filled.search(Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4, uncaptioned_only=True))
+    hits = filled.search(
+        Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4, uncaptioned_only=True)
+    )
     assert [h.file for h in hits] == ["sub/c.jpg"]

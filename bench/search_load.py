@@ -1,0 +1,82 @@
+"""Search under load: 16 concurrent clients on ``GET /v1/search`` vs one client, same run.
+
+    python bench/search_load.py [--quick] [--seconds 30] [--compare]
+
+The service and collection are those of ``search_latency.py`` (100k synthetic points). One
+client runs first (the baseline throughput), then 16 clients for ``--seconds``; each keeps
+one keep-alive connection and sends the next search as soon as the last one returns. The
+service batches concurrent text encodes (``service/batcher.py``). ``--compare`` also runs the
+16 clients against a server with batching off, to show what batching buys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+N_POINTS = 100_000
+CLIENTS = 16
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="8 s of load instead of 30")
+    ap.add_argument("--seconds", type=float, help="load duration (default 30, quick 8)")
+    ap.add_argument("--clients", type=int, default=CLIENTS)
+    ap.add_argument("--compare", action="store_true", help="also run with batching off")
+    common.threads_arg(ap)
+    args = ap.parse_args(argv)
+    common.apply_threads(args.threads)
+    common.require_data()
+    common.ensure_clip()
+    where = common.machine()
+    seconds = args.seconds or (8.0 if args.quick else 30.0)
+    one_seconds = max(4.0, seconds / 3)
+    data_dir = common.bench_collection(N_POINTS)
+    texts = common.queries(2000)
+    with common.Server(data_dir) as url:
+        common.search_clients(url, texts[::-1], args.clients, requests=4 * args.clients)  # warm
+        one = common.search_clients(url, texts, 1, seconds=one_seconds)
+        many = common.search_clients(url, texts[500:], args.clients, seconds=seconds)
+    common.log(f"1 client: {one}")
+    common.log(f"{args.clients} clients: {many}")
+    off = None
+    if args.compare:
+        with common.Server(data_dir, "--no-batch") as url:
+            common.search_clients(url, texts[::-1], args.clients, requests=2 * args.clients)
+            off = common.search_clients(url, texts[500:], args.clients, seconds=seconds)
+        common.log(f"{args.clients} clients, batching off: {off}")
+    ratio = many["throughput"] / one["throughput"]
+    off_note = (
+        f" Batching off, same {args.clients} clients: {off['throughput']:.1f} req/s "
+        f"({off['throughput'] / one['throughput']:.2f}× one client), p99 {off['p99_ms']:.0f} ms, "
+        f"{off['errors']} errors."
+        if off
+        else ""
+    )
+    return common.emit(
+        "search under load",
+        {"throughput": many["throughput"], "p99": many["p99_ms"], "errors": many["errors"]},
+        "req/s, ms",
+        goal=f"≥ 3.5× one-client throughput, p99 ≤ 200 ms, 0 errors ({args.clients} clients)",
+        met=ratio >= 3.5 and many["p99_ms"] <= 200 and many["errors"] == 0,
+        baseline={"one_client_throughput": one["throughput"], "one_client_p50": one["p50_ms"]},
+        ratio=ratio,
+        conditions=(
+            f"{'QUICK ' if args.quick else ''}{args.clients} clients × {seconds:.0f} s "
+            f"({many['n']} requests, p50 {many['p50_ms']:.0f} ms) vs 1 client × "
+            f"{one_seconds:.0f} s ({one['n']} requests), GET /v1/search k=10, keep-alive, "
+            f"uvicorn on 127.0.0.1, {N_POINTS} synthetic points, Qdrant Edge, random "
+            f"Chinese-CLIP ViT-B/16 (auto dtype), text batcher on (max 16 texts, 2 ms wait); "
+            f"clients run in the bench process on the same cores.{off_note} {where}"
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()
