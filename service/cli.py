@@ -287,6 +287,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         batch_size=args.batch_size,
         lr=args.lr,
+        soft_targets=args.soft_targets,
         weight_decay=args.weight_decay,
         freeze=args.freeze,
         unfreeze_last=args.unfreeze_last,
@@ -388,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a random small Chinese-CLIP with a vocabulary built from the captions",
     )
     p.add_argument(
-        "--size", default="small", help="architecture for --from-scratch (default: small)"
+        "--size",
+        default="small",
+        help="architecture for --from-scratch: tiny, mini, small (default), medium, base",
     )
     p.add_argument("--image-size", type=int, help="input pixels for --from-scratch")
     p.add_argument("--epochs", type=int, help="epoch limit (default 10 unless --minutes)")
@@ -396,7 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes", type=float, help="wall-time limit, evaluation and final save included"
     )
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step (default 128)")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default 1e-3 with --from-scratch, 1e-5 with --base)",
+    )
+    p.add_argument(
+        "--soft-targets",
+        type=float,
+        metavar="W",
+        help="share of each contrastive target given to captions like the pair's own "
+        "(TF-IDF similarity), so photos of products with shared attributes end up close "
+        "(default 0.5 with --from-scratch, 0 with --base)",
+    )
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
     p.add_argument(
         "--freeze",

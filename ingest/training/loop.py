@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +61,17 @@ class FinetuneConfig:
         epochs: Epoch limit (``None``: only ``minutes`` limits; neither: 10 epochs).
         minutes: Wall-time limit for the whole run, evaluation and final save included.
         batch_size: Pairs per step (and in-batch negatives).
-        lr: Peak learning rate (AdamW).
+        lr: Peak learning rate (AdamW); ``None``: 1e-3 from scratch, 1e-5 from a base.
         weight_decay: AdamW weight decay for matrices (not for norms, biases, temperature).
         warmup: Share of the run spent warming the learning rate up.
         freeze: Tower to freeze: ``none``, ``vision`` or ``text``.
         unfreeze_last: Layers at the end of the frozen tower(s) that still train.
         holdout: Share of captioned photos held out for evaluation (by file-name hash).
         soft_targets: Share of each target row given by caption similarity
-            (:func:`soft_targets`); 0 is plain InfoNCE.
+            (:func:`soft_targets`); 0 is plain InfoNCE. ``None``: 0.5 from scratch (the
+            towers learn which captions are alike, so nearest neighbours share attributes;
+            on catalog-dev after 10 epochs, held-out text→image R@10 0.43 against 0.26), 0
+            from a pretrained base.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (autocast; weights stay fp32).
         device: ``auto``, ``cpu`` or ``cuda``.
         threads: CPU threads (``None``: measured at the start: all cores, or one when
@@ -88,13 +91,13 @@ class FinetuneConfig:
     epochs: int | None = None
     minutes: float | None = None
     batch_size: int = 128
-    lr: float = 5e-4
+    lr: float | None = None
     weight_decay: float = 0.1
     warmup: float = 0.05
     freeze: str = "none"
     unfreeze_last: int = 0
     holdout: float = 0.1
-    soft_targets: float = 0.0
+    soft_targets: float | None = None
     precision: str = "auto"
     device: str = "auto"
     threads: int | None = None
@@ -347,6 +350,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     """
     t_start = config.started if config.started is not None else time.monotonic()
     deadline = t_start + config.minutes * 60 if config.minutes else None
+    config = resolve_defaults(config)
     _check(config)
     out = Path(config.out)
     if out.exists() and (
@@ -700,6 +704,18 @@ def _report(rec: EpochRecord, progress: bool) -> None:
     log.info("%s", line)
 
 
+def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
+    """Fill the settings whose default depends on training from scratch or from a base."""
+    scratch = config.from_scratch
+    return replace(
+        config,
+        lr=config.lr if config.lr is not None else (1e-3 if scratch else 1e-5),
+        soft_targets=(
+            config.soft_targets if config.soft_targets is not None else (0.5 if scratch else 0.0)
+        ),
+    )
+
+
 def _check(config: FinetuneConfig) -> None:
     if config.from_scratch == bool(config.base):
         raise FinetuneError("give either --base ID_OR_DIR or --from-scratch")
@@ -720,8 +736,10 @@ def _check(config: FinetuneConfig) -> None:
         raise FinetuneError("--minutes must be positive")
     if not 0 <= config.holdout < 1:
         raise FinetuneError("--holdout must be in [0, 1)")
-    if config.lr <= 0:
+    if config.lr is None or config.lr <= 0:
         raise FinetuneError("--lr must be positive")
+    if config.soft_targets is None or not 0 <= config.soft_targets <= 1:
+        raise FinetuneError("--soft-targets must be in [0, 1]")
 
 
 def _save(trainable: Trainable, result: FinetuneResult, t_start: float) -> None:
