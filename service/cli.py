@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="W",
         help="share of each contrastive target given to captions like the pair's own "
-        "(TF-IDF similarity), so photos of products with shared attributes end up close "
+        "(shared tokens), so photos of products with shared attributes end up close "
         "(default 0.5 with --from-scratch, 0 with --base)",
     )
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")

@@ -16,7 +16,13 @@ import torch
 from ingest.encoders import ClipEncoder
 from ingest.training.augment import Augment, augment
 from ingest.training.data import is_held_out
-from ingest.training.loop import contrastive_loss, lr_factor, recall_at, soft_targets
+from ingest.training.loop import (
+    contrastive_loss,
+    lr_factor,
+    recall_at,
+    soft_targets,
+    token_bags,
+)
 from ingest.training.model import build_scratch, freeze_layers, towers
 from service.cli import main
 from tests.conftest import CAPTIONS, make_catalog, photo
@@ -40,6 +46,28 @@ def test_loss_is_ln_batch_for_equal_logits_and_treats_identical_captions_as_posi
     dup = torch.tensor([0, 0, 1, 2])
     assert grad(dup) < 1e-6 < grad(ids)
     t = soft_targets(dup, torch.nn.functional.normalize(torch.rand(4, 6), dim=1), 0.5)
+    assert torch.allclose(t.sum(1), torch.ones(4))
+
+
+def test_soft_targets_favour_captions_sharing_visible_attributes_over_a_brand(tmp_path):
+    from transformers import BertTokenizerFast
+
+    from ingest.architectures import caption_vocab
+
+    caps = [
+        "Puma 男士黑色运动鞋",
+        "Nike 男士黑色运动鞋",
+        "Puma 女士红色手提包",
+        "Puma 男士黑色运动鞋",
+    ]
+    vocab = caption_vocab(caps)
+    tok = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True)
+    ids = tok(caps, padding=True, return_tensors="pt")["input_ids"]
+    bags = token_bags(ids, len(tok), set(tok.all_special_ids))
+    t = soft_targets(torch.tensor([0, 1, 2, 0]), bags, 0.5)
+    # Row 0: the identical caption (row 3) shares the hard half; of the rest, the Nike shoe of
+    # the same type, gender and colour gets far more than the Puma handbag.
+    assert t[0, 0] == pytest.approx(t[0, 3]) and t[0, 0] > t[0, 1] > 5 * t[0, 2]
     assert torch.allclose(t.sum(1), torch.ones(4))
 
 
