@@ -236,11 +236,12 @@ def random_unit(rng, n: int, dim: int):
 
 
 def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -> Iterator[list]:
-    """Chunks of :class:`~ingest.store.PointData`: random unit image/caption vectors, jieba
-    keyword vectors of generated captions (every point captioned)."""
+    """Chunks of :class:`~ingest.store.PointData`: random unit image/caption/look vectors,
+    jieba keyword vectors of generated captions (every point captioned)."""
     import numpy as np
 
     from ingest.keywords import sparse_vector
+    from ingest.look import DIM as LOOK_DIM
     from ingest.store import PointData
 
     rng = np.random.default_rng(seed)
@@ -248,6 +249,7 @@ def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         img, cap = random_unit(rng, m, dim), random_unit(rng, m, dim)
+        look = random_unit(rng, m, LOOK_DIM)
         yield [
             PointData(
                 file=f"synthetic/{start + i:07d}.jpg",
@@ -258,6 +260,7 @@ def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -
                 hash=f"h{start + i}",
                 image_hash=f"i{start + i}",
                 ingested_at="2026-01-01T00:00:00+00:00",
+                look=look[i],
             )
             for i in range(m)
         ]
@@ -268,10 +271,11 @@ def bench_collection(n: int, *, rebuild: bool = False) -> Path:
     built (``Store.optimize``), made once under :data:`CACHE` (its data dir is returned).
     At 100k on 2 busy cores the index build takes minutes; later runs reuse it."""
     from ingest.encoders import fingerprint_of
+    from ingest.look import DIM as LOOK_DIM
     from ingest.store import EdgeStore
 
     fp = fingerprint_of(ensure_clip())
-    data_dir = CACHE / f"store-{n}-{fp.revision}"
+    data_dir = CACHE / f"store-{n}-{fp.revision}-look{LOOK_DIM}"
     done = data_dir / "complete"
     if done.exists() and not rebuild:
         return data_dir

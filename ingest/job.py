@@ -23,6 +23,7 @@ from ingest.catalog import Catalog, CatalogItem
 from ingest.encoders import ClipEncoder
 from ingest.images import DEFAULT_MAX_PIXELS, Preprocess, decode_for_model
 from ingest.keywords import sparse_vector
+from ingest.look import LOOK, look_vector
 from ingest.store import IMAGE, PointData, Store, StoredEntry, point_id
 
 log = logging.getLogger(__name__)
@@ -233,10 +234,11 @@ def _execute(
             report.updated += 1
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    # Caption-only changes reuse the stored image vector: no decode, no image model call.
+    # Caption-only changes reuse the stored image vectors: no decode, no image model call.
     caption_only = [w for w in p.work if w.caption_only]
     for batch in _batches(caption_only, batch_size):
-        stored = {sp.id: sp for sp in store.get([point_id(w.item.rel) for w in batch], [IMAGE])}
+        ids = [point_id(w.item.rel) for w in batch]
+        stored = {sp.id: sp for sp in store.get(ids, [IMAGE, LOOK] if store.has_look else [IMAGE])}
         texts = [w.item.caption or "" for w in batch]
         cap_vecs = encoder.encode_texts([t for t in texts if t])
         points, j = [], 0
@@ -248,7 +250,10 @@ def _execute(
             vec = None
             if w.item.caption:
                 vec, j = cap_vecs[j], j + 1
-            points.append(_point(w, np.asarray(sp.vectors[IMAGE], dtype=np.float32), vec, now))
+            image = np.asarray(sp.vectors[IMAGE], dtype=np.float32)
+            look = sp.vectors.get(LOOK)
+            look = np.asarray(look, dtype=np.float32) if look is not None else None
+            points.append(_point(w, image, vec, now, look))
             count(w)
         store.upsert(points)
         if on_batch:
@@ -273,11 +278,11 @@ def _execute(
                 captioned = [w.item.caption for w, _ in ok if w.item.caption]
                 cap_vecs = encoder.encode_texts(captioned)
                 points, j = [], 0
-                for (w, _), iv in zip(ok, img_vecs, strict=True):
+                for (w, a), iv in zip(ok, img_vecs, strict=True):
                     cv = None
                     if w.item.caption:
                         cv, j = cap_vecs[j], j + 1
-                    points.append(_point(w, iv, cv, now))
+                    points.append(_point(w, iv, cv, now, look_vector(a)))
                     count(w)
                 store.upsert(points)
                 report.embedded += len(points)
@@ -289,7 +294,13 @@ def _execute(
     report.failed.sort(key=lambda f: f["file"])
 
 
-def _point(w: Work, image_vec: np.ndarray, caption_vec: np.ndarray | None, now: str) -> PointData:
+def _point(
+    w: Work,
+    image_vec: np.ndarray,
+    caption_vec: np.ndarray | None,
+    now: str,
+    look: np.ndarray | None = None,
+) -> PointData:
     caption = w.item.caption
     return PointData(
         file=w.item.rel,
@@ -300,4 +311,5 @@ def _point(w: Work, image_vec: np.ndarray, caption_vec: np.ndarray | None, now: 
         hash=w.hash,
         image_hash=w.image_hash,
         ingested_at=now,
+        look=look,
     )

@@ -6,9 +6,11 @@
   or any ``QdrantClient`` passed in (``QdrantClient(":memory:")`` in tests).
 
 Point layout: one point per image, id = uuid5 of the relative path; named dense vectors
-``image`` and ``caption`` (cosine), sparse ``keywords`` (IDF); payload ``file``,
+``image`` and ``caption`` (CLIP, cosine) and ``look`` (:mod:`ingest.look`, cosine), sparse
+``keywords`` (IDF); payload ``file``,
 ``caption``, ``has_caption``, ``hash`` (sha256 of bytes + caption), ``image_hash``,
-``ingested_at``. The model fingerprint is stored with the collection.
+``ingested_at``. The model fingerprint is stored with the collection. A collection made before the
+``look`` vector existed is used without it (:attr:`Store.has_look` is false).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ingest.atomic import write_json_atomic
 from ingest.encoders import Fingerprint
 from ingest.hits import Hit
 from ingest.keywords import SparseVector
+from ingest.look import DIM as LOOK_DIM
+from ingest.look import LOOK
 
 IMAGE, CAPTION, KEYWORDS = "image", "caption", "keywords"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "tuwen.catalog")
@@ -63,6 +67,7 @@ class PointData:
     hash: str
     image_hash: str
     ingested_at: str
+    look: np.ndarray | None = None
 
     @property
     def id(self) -> str:
@@ -159,6 +164,11 @@ class Store(abc.ABC):
     collection: str
     location: str
 
+    @property
+    @abc.abstractmethod
+    def has_look(self) -> bool:
+        """Whether the collection has the ``look`` vector (collections made before it do not)."""
+
     @abc.abstractmethod
     def stored_fingerprint(self) -> Fingerprint | None:
         """The model fingerprint recorded with the collection, or ``None`` if it does not exist."""
@@ -198,6 +208,8 @@ class Store(abc.ABC):
             vec[CAPTION] = self._vector(p.caption_vector)
         if p.keywords:
             vec[KEYWORDS] = self._vector(p.keywords)
+        if p.look is not None and self.has_look:
+            vec[LOOK] = self._vector(p.look)
         return vec
 
     @abc.abstractmethod
@@ -305,17 +317,24 @@ class EdgeStore(Store):
         self._lock_file.flush()
         self._shard = None
         self._fp: Fingerprint | None = None
+        self._look = False
         meta = self.root / "tuwen.json"
         shard_dir = self.root / "shard"
         if meta.exists():
             import json
 
-            self._fp = Fingerprint.from_dict(json.loads(meta.read_text("utf-8"))["fingerprint"])
+            info = json.loads(meta.read_text("utf-8"))
+            self._fp = Fingerprint.from_dict(info["fingerprint"])
+            self._look = info.get("look_dim") == LOOK_DIM
             if shard_dir.exists():
                 self._shard = qe.EdgeShard.load(str(shard_dir))
 
     def stored_fingerprint(self) -> Fingerprint | None:
         return self._fp if self._shard is not None else None
+
+    @property
+    def has_look(self) -> bool:
+        return self._look and self._shard is not None
 
     def _config(self, dim: int):
         qe = self._qe
@@ -324,6 +343,7 @@ class EdgeStore(Store):
             vectors={
                 IMAGE: dense,
                 CAPTION: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                LOOK: qe.EdgeVectorParams(size=LOOK_DIM, distance=qe.Distance.Cosine),
             },
             sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
@@ -342,11 +362,16 @@ class EdgeStore(Store):
         shard.close()
         write_json_atomic(
             self.root / "tuwen.json",
-            {"collection": self.collection, "fingerprint": fingerprint.to_dict()},
+            {
+                "collection": self.collection,
+                "fingerprint": fingerprint.to_dict(),
+                "look_dim": LOOK_DIM,
+            },
         )
         os.replace(tmp, shard_dir)
         self._shard = qe.EdgeShard.load(str(shard_dir))
         self._fp = fingerprint
+        self._look = True
 
     @property
     def shard(self):
@@ -482,6 +507,7 @@ class ServerStore(Store):
         self.client = client
         self.collection = collection
         self.location = location or "qdrant-client"
+        self._look: bool | None = None
 
     @classmethod
     def connect(
@@ -503,17 +529,29 @@ class ServerStore(Store):
                 f"collection {self.collection!r} at {self.location} was not made by tuwen "
                 "(no tuwen metadata); choose another name with TUWEN_COLLECTION"
             )
+        self._look = meta["tuwen"].get("look_dim") == LOOK_DIM
         return Fingerprint.from_dict(meta["tuwen"]["fingerprint"])
+
+    @property
+    def has_look(self) -> bool:
+        if self._look is None:  # read with the collection's metadata, once
+            self.stored_fingerprint()
+        return bool(self._look)
 
     def _create(self, fingerprint: Fingerprint) -> None:
         m = self._m
         dense = m.VectorParams(size=fingerprint.dim, distance=m.Distance.COSINE)
         self.client.create_collection(
             self.collection,
-            vectors_config={IMAGE: dense, CAPTION: dense},
+            vectors_config={
+                IMAGE: dense,
+                CAPTION: dense,
+                LOOK: m.VectorParams(size=LOOK_DIM, distance=m.Distance.COSINE),
+            },
             sparse_vectors_config={KEYWORDS: m.SparseVectorParams(modifier=m.Modifier.IDF)},
-            metadata={"tuwen": {"fingerprint": fingerprint.to_dict()}},
+            metadata={"tuwen": {"fingerprint": fingerprint.to_dict(), "look_dim": LOOK_DIM}},
         )
+        self._look = True
         if self.location != ":memory:" and not self.location.startswith("local"):
             for key in ("file", "caption"):
                 self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)

@@ -14,6 +14,7 @@ from ingest.encoders import ClipEncoder
 from ingest.hits import Hit
 from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
+from ingest.look import LOOK, look_vector
 from ingest.store import CAPTION, IMAGE, KEYWORDS, Leg, Search, Store, point_id
 from service.batcher import BatcherClosed, TextBatcher
 
@@ -30,11 +31,13 @@ class QueryImage:
         vector: Its CLIP image vector (the stored one for a catalog image).
         file: Its catalog file when it is indexed, else ``None`` (an upload).
         caption: Its own caption when the catalog has one.
+        look: Its look vector (:mod:`ingest.look`), when there is one.
     """
 
     vector: np.ndarray
     file: str | None = None
     caption: str | None = None
+    look: np.ndarray | None = None
 
     @property
     def id(self) -> str | None:
@@ -63,6 +66,8 @@ class Retriever:
             once, as in the HTTP service). :meth:`close` stops it.
         batch_max: Most texts per batched encode.
         batch_wait_ms: How long an idle batcher waits for more requests.
+        look: Fuse the look vector with the CLIP image vector when searching an image's
+            neighbours (when the collection has it).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Retriever:
         batch_texts: bool = False,
         batch_max: int = 16,
         batch_wait_ms: float = 2.0,
+        look: bool = True,
     ) -> None:
         store.require()  # the collection exists...
         store.ensure(encoder.fingerprint)  # ...and was built with this model
@@ -82,6 +88,7 @@ class Retriever:
         self.encoder = encoder
         self.prefetch = prefetch
         self.rrf_k = rrf_k
+        self.look = look and store.has_look
         self.batcher: TextBatcher | None = None
         if batch_texts:
             self.batcher = TextBatcher(
@@ -162,14 +169,19 @@ class Retriever:
         t0 = time.perf_counter()
         if isinstance(image, (str, Path)) and not isinstance(image, bytes):
             name = str(image).replace("\\", "/").removeprefix("./")
-            stored = self.store.get_file(name, [IMAGE])
+            wanted = [IMAGE, LOOK] if self.look else [IMAGE]
+            stored = self.store.get_file(name, wanted)
             if stored is None and "/" in name:
-                stored = self.store.get_file(name.rsplit("/", 1)[-1], [IMAGE])
+                stored = self.store.get_file(name.rsplit("/", 1)[-1], wanted)
             if stored is not None and IMAGE in stored.vectors:
                 if timings is not None:
                     timings.search += (time.perf_counter() - t0) * 1000
+                look = stored.vectors.get(LOOK)
                 return QueryImage(
-                    np.asarray(stored.vectors[IMAGE], dtype=np.float32), stored.file, stored.caption
+                    np.asarray(stored.vectors[IMAGE], dtype=np.float32),
+                    stored.file,
+                    stored.caption,
+                    np.asarray(look, dtype=np.float32) if look is not None else None,
                 )
             path = Path(image)
             if not path.is_file():
@@ -181,23 +193,30 @@ class Retriever:
             raise ImageNotFound(f"cannot use the image: {e}") from e
         t1 = time.perf_counter()
         vec = self.encoder.encode_images([pil])[0]
+        look = look_vector(self.encoder.preprocess.to_array(pil.convert("RGB")))
         if timings is not None:
             timings.encode += (time.perf_counter() - t1) * 1000
-        return QueryImage(vec)
+        return QueryImage(vec, look=look)
 
     def neighbours(
         self, query: QueryImage, k: int = 8, *, timings: Timings | None = None
     ) -> list[Hit]:
-        """The annotated products nearest to an image, best first. The image itself is
+        """The annotated products nearest to an image, best first: by its CLIP image vector,
+        fused (RRF) with its look vector when both sides have one. The image itself is
         excluded, unless it has its own caption: then it leads with score 1.0."""
         t0 = time.perf_counter()
         exclude = (query.id,) if query.id else ()
+        n = max(k, self.prefetch)
+        legs = [Leg(query.vector, IMAGE, n)]
+        if self.look and query.look is not None:
+            legs.append(Leg(query.look, LOOK, n))
         hits = self.store.search(
             Search(
-                (Leg(query.vector, IMAGE, max(k, self.prefetch)),),
+                tuple(legs),
                 limit=k,
                 captioned_only=True,
                 exclude_ids=exclude,
+                rrf_k=self.rrf_k,
             )
         )
         if query.caption and query.file:
