@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         16, ge=1, le=100, description="neighbours used for describe/attribute answers"
     )
     token_budget: int = Field(1500, ge=200, le=100_000)
+    look: bool = Field(
+        True, description="fuse the look vector with the CLIP image vector for image neighbours"
+    )
 
     def llm_backend(self) -> str:
         """The backend ``auto`` resolves to."""

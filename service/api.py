@@ -77,7 +77,7 @@ def build_service(settings: Settings) -> Service:
         encoder = encoder_for(settings, store)
         store.ensure(encoder.fingerprint)  # a new server starts with an empty catalog
         # Concurrent searches share text-encoder calls (see service/batcher.py).
-        retriever = Retriever(store, encoder, batch_texts=True)
+        retriever = Retriever(store, encoder, batch_texts=True, look=settings.look)
         answerer = Answerer(
             retriever,
             generator_from(settings),

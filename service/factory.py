@@ -67,7 +67,7 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
     """An :class:`Answerer` over the settings' collection; the store closes on exit."""
     with open_store(settings) as store:
         store.require()
-        retriever = Retriever(store, encoder_for(settings, store))
+        retriever = Retriever(store, encoder_for(settings, store), look=settings.look)
         yield Answerer(
             retriever,
             generator_from(settings, llm),

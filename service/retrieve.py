@@ -60,7 +60,10 @@ class Retriever:
         store: An open store holding the catalog.
         encoder: The CLIP model the collection was built with.
         prefetch: Candidates each leg of a hybrid query contributes to the fusion.
-        rrf_k: The RRF constant.
+        rrf_k: The RRF constant of text searches.
+        look_rrf_k: The RRF constant that fuses an image's CLIP and look neighbours: small,
+            so that what either vector ranks first counts most (on catalog-dev, type accuracy
+            0.70 with 60, 0.77 with 10; colour unchanged).
         batch_texts: Encode the texts of concurrent text searches together (one
             :class:`~service.batcher.TextBatcher` worker; worth it when many threads search at
             once, as in the HTTP service). :meth:`close` stops it.
@@ -81,6 +84,7 @@ class Retriever:
         batch_max: int = 16,
         batch_wait_ms: float = 2.0,
         look: bool = True,
+        look_rrf_k: int = 10,
     ) -> None:
         store.require()  # the collection exists...
         store.ensure(encoder.fingerprint)  # ...and was built with this model
@@ -89,6 +93,7 @@ class Retriever:
         self.prefetch = prefetch
         self.rrf_k = rrf_k
         self.look = look and store.has_look
+        self.look_rrf_k = look_rrf_k
         self.batcher: TextBatcher | None = None
         if batch_texts:
             self.batcher = TextBatcher(
@@ -216,7 +221,7 @@ class Retriever:
                 limit=k,
                 captioned_only=True,
                 exclude_ids=exclude,
-                rrf_k=self.rrf_k,
+                rrf_k=self.look_rrf_k,
             )
         )
         if query.caption and query.file:

@@ -273,3 +273,24 @@ def test_kill_9_at_several_points_then_rerun_equals_a_clean_run(
     assert done.returncode == 0, done.stderr[-2000:]
     with EdgeStore(data) as store:
         assert_same_collection(snapshot(store), expected)
+
+
+def test_points_carry_the_look_of_the_model_pixels_and_keep_it_on_caption_change(
+    cat, tmp_path, tiny_encoder
+):
+    from ingest.images import load_image
+    from ingest.look import LOOK, look_vector
+
+    images, captions = cat
+    with EdgeStore(tmp_path / "data") as store:
+        ingest(images, captions, store, tiny_encoder)
+        got = store.get_file("1001.jpg", [LOOK])
+        pixels = tiny_encoder.preprocess.to_array(load_image(images / "1001.jpg"))
+        assert np.allclose(got.vectors[LOOK], look_vector(pixels), atol=1e-6)
+        captions.write_text(
+            captions.read_text(encoding="utf-8").replace("1号", "一号"), encoding="utf-8"
+        )
+        r = ingest(images, captions, store, tiny_encoder)
+        assert r.updated == 1 and r.embedded == 0
+        after = store.get_file("1001.jpg", [LOOK])
+        assert np.allclose(after.vectors[LOOK], got.vectors[LOOK], atol=1e-6)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from ingest.encoders import Fingerprint
 from ingest.keywords import sparse_vector
+from ingest.look import DIM as LOOK_DIM
+from ingest.look import LOOK
 from ingest.store import (
     CAPTION,
     IMAGE,
@@ -196,3 +200,53 @@ def test_uncaptioned_only_filter(filled):
         Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=4, uncaptioned_only=True)
     )
     assert [h.file for h in hits] == ["sub/c.jpg"]
+
+
+def looked(file: str, image, look_hot: int, caption: str = "男士衬衫") -> PointData:
+    """A captioned point whose look vector is one-hot (at ``look_hot``) plus a little noise."""
+    look = np.full(LOOK_DIM, 0.01, dtype=np.float32)
+    look[look_hot] = 1.0
+    p = point(file, image, caption, image)
+    p.look = look / np.linalg.norm(look)
+    return p
+
+
+def test_look_vector_is_stored_and_searchable(store):
+    store.ensure(FP)
+    assert store.has_look
+    store.upsert([looked("x.jpg", (1, 0, 0, 0), 3), looked("y.jpg", (0, 1, 0, 0), 7)])
+    got = store.get_file("x.jpg", [IMAGE, LOOK])
+    assert np.argmax(got.vectors[LOOK]) == 3 and len(got.vectors[LOOK]) == LOOK_DIM
+    q = np.zeros(LOOK_DIM, dtype=np.float32)
+    q[7] = 1.0
+    assert store.search(Search((Leg(q, LOOK, 5),), limit=1))[0].file == "y.jpg"
+    assert store.get_file("x.jpg", [IMAGE]).vectors.keys() == {IMAGE}
+
+
+def test_collection_without_look_is_used_without_it(tmp_path):
+    """A collection made before the look vector: points are written without it."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(":memory:")
+    dense = models.VectorParams(size=FP.dim, distance=models.Distance.COSINE)
+    client.create_collection(
+        "old",
+        vectors_config={IMAGE: dense, CAPTION: dense},
+        sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        metadata={"tuwen": {"fingerprint": FP.to_dict()}},
+    )
+    s = ServerStore(client, "old", location=":memory:")
+    s.ensure(FP)
+    assert not s.has_look
+    s.upsert([looked("x.jpg", (1, 0, 0, 0), 3)])
+    assert s.get_file("x.jpg", [IMAGE]).file == "x.jpg" and s.count() == 1
+
+    edge = EdgeStore(tmp_path / "e", "c")
+    edge.ensure(FP)
+    edge.close()
+    meta = tmp_path / "e" / "collections" / "c" / "tuwen.json"
+    info = json.loads(meta.read_text("utf-8"))
+    del info["look_dim"]
+    meta.write_text(json.dumps(info), "utf-8")
+    with EdgeStore(tmp_path / "e", "c") as old:
+        assert old.stored_fingerprint() == FP and not old.has_look

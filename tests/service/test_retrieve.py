@@ -1,0 +1,79 @@
+"""Image neighbours: the CLIP image vector fused with the look vector."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ingest.encoders import Fingerprint
+from ingest.look import DIM as LOOK_DIM
+from ingest.store import EdgeStore, PointData
+from service.retrieve import QueryImage, Retriever
+
+FP = Fingerprint("fake", "r", 4)
+
+
+def unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def hot(i: int) -> np.ndarray:
+    v = np.full(LOOK_DIM, 0.05, dtype=np.float32)
+    v[i] = 1.0
+    return unit(v)
+
+
+def point(file: str, image, look, caption: str | None = "caption") -> PointData:
+    return PointData(
+        file=file,
+        caption=caption,
+        image=unit(image),
+        caption_vector=unit(image) if caption else None,
+        keywords=None,
+        hash="h" + file,
+        image_hash="i" + file,
+        ingested_at="2026-01-01T00:00:00+00:00",
+        look=look,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    # Against the query (image (1, 0, 0, 0), look hot(0)), by the CLIP vector: clip, shape,
+    # mid, far; by the look: shape, mid, far, clip. Fused (RRF), shape leads.
+    with EdgeStore(tmp_path / "d") as s:
+        s.ensure(FP)
+        s.upsert(
+            [
+                point("clip.jpg", (1, 0.05, 0, 0), hot(9)),
+                point("shape.jpg", (1, 0.15, 0, 0), hot(0)),
+                point("mid.jpg", (1, 0.25, 0, 0), unit(hot(0) + hot(9) * 1.5)),
+                point("far.jpg", (1, 0.4, 0, 0), unit(hot(0) + hot(9) * 3)),
+                point("query.jpg", (1, 0, 0, 0), hot(0), caption=None),
+            ]
+        )
+        yield s
+
+
+def retriever(store, look: bool) -> Retriever:
+    return Retriever(store, SimpleNamespace(fingerprint=FP), look=look)
+
+
+def test_look_vector_reorders_the_clip_neighbours(store):
+    fused = retriever(store, look=True)
+    q = fused.resolve_image("query.jpg")
+    assert q.look is not None and np.argmax(q.look) == 0  # the stored look, not recomputed
+    assert [h.file for h in fused.neighbours(q, 3)][0] == "shape.jpg"
+    clip_only = retriever(store, look=False)
+    q2 = clip_only.resolve_image("query.jpg")
+    assert [h.file for h in clip_only.neighbours(q2, 3)] == ["clip.jpg", "shape.jpg", "mid.jpg"]
+
+
+def test_an_image_without_a_look_uses_the_clip_vector_alone(store):
+    r = retriever(store, look=True)
+    hits = r.neighbours(QueryImage(unit((1, 0, 0, 0))), 3)
+    assert [h.file for h in hits] == ["clip.jpg", "shape.jpg", "mid.jpg"]
+    assert all(h.file != "query.jpg" for h in hits)  # uncaptioned: never a neighbour
