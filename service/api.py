@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ingest.catalog import CatalogItem
 from ingest.job import index_items
 from ingest.settings import Settings
-from ingest.store import Store, open_store
+from ingest.store import Store, open_store, point_id
 from service.answer import Answer, Answerer
 from service.factory import encoder_for, generator_from, router_from
 from service.metrics import Metrics
@@ -555,11 +555,20 @@ def _index_uploads(s: Service, uploads: list[tuple[str, bytes, str | None]]) -> 
         report = index_items(
             items, s.store, s.retriever.encoder, max_pixels=s.settings.max_upload_pixels
         )
+        stored = {p.file: p.payload for p in s.store.get([point_id(n) for n, _, _ in uploads])}
     if report.failed:
         raise UploadRejected(422, "; ".join(f"{f['file']}: {f['reason']}" for f in report.failed))
     return ProductsResponse(
         added=report.added,
         updated=report.updated,
         unchanged=report.unchanged,
-        products=[ProductModel(image=n, caption=c) for n, _, c in uploads],
+        products=[
+            ProductModel(
+                image=n,
+                caption=c,
+                hash=stored.get(n, {}).get("hash"),
+                ingested_at=stored.get(n, {}).get("ingested_at"),
+            )
+            for n, _, c in uploads
+        ],
     )

@@ -137,12 +137,14 @@ def test_upload_is_searchable_at_once_then_deleted(served):
     )
     assert r.status_code == 200, r.text
     assert r.json()["added"] == 1
+    (made,) = r.json()["products"]
+    assert made["image"] == "new/9001.png" and len(made["hash"]) == 64 and made["ingested_at"]
     hits = client.get("/v1/search", params={"q": "Zara 女士绿色丝绸连衣裙 新品", "k": 3}).json()[
         "results"
     ]
     assert "new/9001.png" in [h["image"] for h in hits]  # searchable at once
     p = client.get("/v1/products/new/9001.png").json()
-    assert p["caption"] == "Zara 女士绿色丝绸连衣裙 新品" and p["hash"]
+    assert p["caption"] == "Zara 女士绿色丝绸连衣裙 新品" and p["hash"] == made["hash"]
     img = client.get("/images/new/9001.png")
     assert img.status_code == 200 and Image.open(io.BytesIO(img.content)).size == (40, 40)
     again = client.post(
