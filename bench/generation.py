@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
         ratio=(fp32["ttft_s"] / best["ttft_s"]) if fp32 else None,
         conditions=(
             f"{'QUICK ' if args.quick else ''}random GLM of glm-edge-1.5b-chat shape "
-            f"({best['dtype']} best; baseline float32 = what TUWEN_DTYPE=auto picks for the LLM "
-            f"on CPU today), TransformersGenerator.stream, greedy, {best['prompt_tokens']}-token "
+            f"({best['dtype']} best, what TUWEN_DTYPE=auto picks on a bf16-capable CPU; baseline "
+            f"float32), TransformersGenerator.stream, greedy, {best['prompt_tokens']}-token "
             f"describe prompt (char-level tokenizer), {best['new_tokens']} new tokens, "
             f"{best['threads']} torch threads, after a 2-token warm-up; ratio = float32 TTFT / "
             f"best TTFT. {notes}. {where}"

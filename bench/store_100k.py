@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
         conditions=(
             f"{'QUICK ' if args.quick else ''}{n} points via EdgeStore.upsert in chunks of "
             f"1000 (upsert calls {upsert_s:.1f} s + flush/close {close_t.s:.1f} s; generating "
-            f"the points {gen_s:.1f} s not counted), Qdrant Edge with WAL, 2 dense 512-d cosine "
-            f"+ sparse IDF + keyword payload indexes; {size:.2f} GiB on disk. Reopen in a fresh "
+            f"the points {gen_s:.1f} s not counted), Qdrant Edge with WAL, 2 dense 512-d "
+            f"+ 1 dense 256-d (look) cosine + sparse IDF + keyword payload indexes; {size:.2f} GiB on disk. Reopen in a fresh "
             f"process (median of {len(reopens)}): open+count {reopen['open_s']:.2f} s (imports "
             f"{reopen['import_s']:.1f} s not counted), first hybrid query "
             f"{reopen['first_query_s'] * 1000:.0f} ms, RSS after it {reopen['rss_gib']:.2f} GiB "

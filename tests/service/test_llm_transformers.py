@@ -105,3 +105,16 @@ def test_default_model_per_device():
     assert default_model_id("cuda") == GPU_DEFAULT_MODEL == "THUDM/glm-4-9b-chat-hf"
     with pytest.raises(ValueError, match="device must be"):
         default_model_id("tpu")
+
+
+def test_auto_dtype_on_cpu_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    import ingest.encoders as encoders
+    from service.llm import _resolve_dtype
+
+    monkeypatch.setattr(encoders, "cpu_has_bf16", lambda: True)
+    assert _resolve_dtype("auto", "cpu") is torch.bfloat16
+    monkeypatch.setattr(encoders, "cpu_has_bf16", lambda: False)
+    assert _resolve_dtype("auto", "cpu") is torch.float32
+    assert _resolve_dtype("float32", "cpu") is torch.float32
