@@ -42,7 +42,10 @@ def encoder_for(settings: Settings, store: Store, *, lazy: bool = False) -> Clip
     kw = {"revision": settings.clip_revision, "device": settings.device, "dtype": settings.dtype}
     if lazy:
         return LazyClipEncoder(name, **kw)  # type: ignore[return-value]
-    return ClipEncoder.from_pretrained(name, **kw)
+    encoder = ClipEncoder.from_pretrained(name, **kw)
+    if settings.text_int8 and encoder.device.type == "cpu":
+        encoder.quantize_text_int8()  # queries only: ingest (lazy) keeps the float towers
+    return encoder
 
 
 def router_from(settings: Settings):

@@ -113,3 +113,18 @@ def test_fingerprint_without_loading_matches_the_loaded_model(tiny_clip_dir, tin
     lazy = LazyClipEncoder(tiny_clip_dir, dtype="float32")
     assert not lazy.loaded and lazy.fingerprint == tiny_encoder.fingerprint
     assert lazy.encode_texts(["男士"]).shape == (1, 16) and lazy.loaded
+
+
+def test_int8_text_tower_stays_in_the_float_space(tiny_clip_dir):
+    from ingest.encoders import ClipEncoder
+
+    texts = ["男士黑色衬衫", "女士红色连衣裙 Vero Moda", "ASICS 运动鞋"]
+    ref = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32")
+    q8 = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32")
+    q8.quantize_text_int8()
+    a, b = ref.encode_texts(texts), q8.encode_texts(texts)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert (a * b).sum(1).min() > 0.98
+    assert type(q8.model.text_projection).__module__.startswith("torch.ao.nn.quantized")
+    px = np.full((1, *q8.preprocess.output_size, 3), 128, dtype=np.uint8)
+    assert np.allclose(q8.encode_pixels(px), ref.encode_pixels(px), atol=1e-6)  # image as is

@@ -65,3 +65,15 @@ def test_embedding_router_from_a_local_sentence_transformers_dir(tmp_path):
     assert router("请匹配到与 男士黑色衬衫 最相关的图片。").kind == "retrieve"
     with pytest.raises(ModelNotFound, match="TUWEN_ROUTER_MODEL"):
         router_from(Settings(router_model=str(tmp_path / "missing")))
+
+
+def test_query_encoder_is_int8_on_cpu_unless_turned_off(tiny_clip_dir):
+    from ingest.settings import Settings
+    from service.factory import encoder_for
+
+    def quantised(settings: Settings) -> bool:
+        enc = encoder_for(settings, store=None)  # type: ignore[arg-type] - model given
+        return type(enc.model.text_projection).__module__.startswith("torch.ao.nn.quantized")
+
+    assert quantised(Settings(clip_model=str(tiny_clip_dir), device="cpu"))
+    assert not quantised(Settings(clip_model=str(tiny_clip_dir), device="cpu", text_int8=False))
