@@ -132,8 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
     from ingest.encoders import ClipEncoder
     from ingest.images import decode_for_model
 
-    enc = ClipEncoder.from_pretrained(common.CLIP_DIR)  # auto dtype, as ingest
-    dtype = str(enc.dtype).replace("torch.", "")
+    # As ingest loads it: auto dtype, image tower in dynamic int8 (TUWEN_IMAGE_INT8)
+    enc = ClipEncoder.from_pretrained(common.CLIP_DIR, int8=("vision",))
+    dtype = (
+        "int8 image tower, "
+        + str(next(enc.model.text_model.parameters()).dtype).replace("torch.", "")
+        + " text tower"
+    )
     sub = items[:n_bound]
     arrays = [decode_for_model(str(p), enc.preprocess, 10**9) for p, _ in sub]
     caps = [c for _, c in sub]

@@ -190,6 +190,11 @@ def run_ingest(
         store.delete(p.stale)
         report.removed = len(p.stale)
     _execute(p, report, store, encoder, batch_size, workers, max_pixels, progress, on_batch)
+    if report.added or report.updated or report.removed:
+        # Qdrant Edge builds its HNSW index only when asked; small collections return at once.
+        t1 = time.perf_counter()
+        if store.optimize():
+            log.info("built the search index in %.1fs", time.perf_counter() - t1)
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         16, ge=1, le=100, description="neighbours used for describe/attribute answers"
     )
     token_budget: int = Field(1500, ge=200, le=100_000)
+    image_int8: bool = Field(
+        True, description="image tower in dynamic int8 on CPU (ingest and uploads): ~1.4x faster"
+    )
     text_int8: bool = Field(
         True, description="query-side text tower in dynamic int8 on CPU: ~2x faster searches"
     )

@@ -40,12 +40,13 @@ def encoder_for(settings: Settings, store: Store, *, lazy: bool = False) -> Clip
         fp = store.stored_fingerprint()
         name = fp.model if fp else DEFAULT_CLIP_MODEL
     kw = {"revision": settings.clip_revision, "device": settings.device, "dtype": settings.dtype}
+    # Captions are embedded with the float text tower (they are stored); queries may use int8.
+    vision = ("vision",) if settings.image_int8 else ()
     if lazy:
-        return LazyClipEncoder(name, **kw)  # type: ignore[return-value]
-    encoder = ClipEncoder.from_pretrained(name, **kw)
-    if settings.text_int8 and encoder.device.type == "cpu":
-        encoder.quantize_text_int8()  # queries only: ingest (lazy) keeps the float towers
-    return encoder
+        return LazyClipEncoder(name, int8=vision, **kw)  # type: ignore[return-value]
+    return ClipEncoder.from_pretrained(
+        name, int8=vision + (("text",) if settings.text_int8 else ()), **kw
+    )
 
 
 def router_from(settings: Settings):

@@ -146,14 +146,33 @@ class Retriever:
         t0 = time.perf_counter()
         vecs = self._encode_texts(list(texts))
         t1 = time.perf_counter()
+        results = self.search_vectors(texts, vecs, k, captioned_only)
+        if timings is not None:
+            timings.encode += (t1 - t0) * 1000
+            timings.search += (time.perf_counter() - t1) * 1000
+        return results
+
+    def search_vectors(
+        self, texts: Sequence[str], vecs: np.ndarray, k: int, captioned_only: bool = False
+    ) -> list[list[Hit]]:
+        """The hybrid search of texts already encoded: every leg of every text in one batch
+        of nearest-neighbour queries, fused here with :func:`rrf` (which orders equal scores
+        by file name, so that the same query always ranks the same way; the store's own
+        fusion breaks such ties in no fixed order)."""
         searches = [
             self._hybrid(text, vec, k, captioned_only)
             for text, vec in zip(texts, vecs, strict=True)
         ]
-        results = self.store.search_batch(searches)
-        if timings is not None:
-            timings.encode += (t1 - t0) * 1000
-            timings.search += (time.perf_counter() - t1) * 1000
+        flat = [
+            Search((leg,), limit=leg.limit, captioned_only=s.captioned_only)
+            for s in searches
+            for leg in s.legs
+        ]
+        lists = self.store.search_batch(flat)
+        results, i = [], 0
+        for s in searches:
+            results.append(rrf(lists[i : i + len(s.legs)], s.rrf_k)[: s.limit])
+            i += len(s.legs)
         return results
 
     def _hybrid(self, text: str, vec: np.ndarray, k: int, captioned_only: bool) -> Search:
@@ -218,15 +237,13 @@ class Retriever:
         legs = [Leg(query.vector, IMAGE, n)]
         if self.look and query.look is not None:
             legs.append(Leg(query.look, LOOK, n))
-        hits = self.store.search(
-            Search(
-                tuple(legs),
-                limit=k,
-                captioned_only=True,
-                exclude_ids=exclude,
-                rrf_k=self.look_rrf_k,
-            )
+        # One nearest-neighbour search per vector, fused here: equal RRF scores are common
+        # with a small k, and the store breaks such ties in no fixed order; rrf() orders them
+        # by file name, so the same question always gets the same neighbours.
+        lists = self.store.search_batch(
+            [Search((leg,), limit=n, captioned_only=True, exclude_ids=exclude) for leg in legs]
         )
+        hits = lists[0][:k] if len(lists) == 1 else rrf(lists, self.look_rrf_k)[:k]
         if query.caption and query.file:
             hits = [Hit(query.id or "", query.file, query.caption, 1.0)] + hits[: k - 1]
         if timings is not None:

@@ -218,7 +218,7 @@ def test_kill_9_at_several_points_then_rerun_equals_a_clean_run(
     with EdgeStore(tmp_path / "clean") as clean:
         ingest(images, captions, clean, tiny_encoder)
         expected = snapshot(clean)
-    env = dict(os.environ, PYTHONPATH=str(REPO), TUWEN_DTYPE="float32")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TUWEN_DTYPE="float32", TUWEN_IMAGE_INT8="0")
     for kill_after in (1, 3, 5):
         data = tmp_path / f"killed-{kill_after}"
         proc = subprocess.run(

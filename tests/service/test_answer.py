@@ -288,3 +288,13 @@ def test_retrieve_puts_exact_caption_matches_first_then_their_look_alikes(answer
     assert all(h.score == 1.0 for h in hits[:3])
     # the unannotated photo that looks like the matches follows them
     assert hits[3].file == "green-query.png"
+
+
+def test_rrf_orders_equal_scores_by_file_name():
+    from ingest.hits import Hit
+    from service.retrieve import rrf
+
+    a, b, c = (Hit(i, f"{i}.jpg", None, 0.0) for i in ("b", "a", "c"))
+    fused = rrf([[a, b, c], [b, a, c]], k=10)
+    assert [h.file for h in fused] == ["a.jpg", "b.jpg", "c.jpg"]  # a and b tie
+    assert fused[0].score == fused[1].score > fused[2].score
