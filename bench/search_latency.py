@@ -40,9 +40,9 @@ def encode_and_store_alone(data_dir: Path, texts: list[str]) -> dict:
             t0 = time.perf_counter()
             v = enc.encode_texts([t])[0]
             t1 = time.perf_counter()
-            r._hybrid(t, v, 10, False)  # the jieba keywords
+            search = r._hybrid(t, v, 10, False)  # the jieba keywords
             t2 = time.perf_counter()
-            r.search_vectors([t], v[None], 10)  # the store's queries and their fusion
+            store.search(search)
             t3 = time.perf_counter()
             enc_lat.append(t1 - t0)
             jieba_lat.append(t2 - t1)

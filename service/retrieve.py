@@ -155,25 +155,13 @@ class Retriever:
     def search_vectors(
         self, texts: Sequence[str], vecs: np.ndarray, k: int, captioned_only: bool = False
     ) -> list[list[Hit]]:
-        """The hybrid search of texts already encoded: every leg of every text in one batch
-        of nearest-neighbour queries, fused here with :func:`rrf` (which orders equal scores
-        by file name, so that the same query always ranks the same way; the store's own
-        fusion breaks such ties in no fixed order)."""
+        """The hybrid search of texts already encoded, one batched store query, ranked by
+        :func:`stable_top`."""
         searches = [
             self._hybrid(text, vec, k, captioned_only)
             for text, vec in zip(texts, vecs, strict=True)
         ]
-        flat = [
-            Search((leg,), limit=leg.limit, captioned_only=s.captioned_only)
-            for s in searches
-            for leg in s.legs
-        ]
-        lists = self.store.search_batch(flat)
-        results, i = [], 0
-        for s in searches:
-            results.append(rrf(lists[i : i + len(s.legs)], s.rrf_k)[: s.limit])
-            i += len(s.legs)
-        return results
+        return [stable_top(hits, k) for hits in self.store.search_batch(searches)]
 
     def _hybrid(self, text: str, vec: np.ndarray, k: int, captioned_only: bool) -> Search:
         n = max(self.prefetch, k)
@@ -181,7 +169,9 @@ class Retriever:
         sparse = sparse_vector(text)
         if sparse:
             legs.append(Leg(sparse, KEYWORDS, n))
-        return Search(tuple(legs), limit=k, captioned_only=captioned_only, rrf_k=self.rrf_k)
+        # More than k (see stable_top): equal scores at the cut are then ordered here.
+        limit = max(n, 2 * k)
+        return Search(tuple(legs), limit=limit, captioned_only=captioned_only, rrf_k=self.rrf_k)
 
     # ------------------------------------------------------------------ image → products
     def resolve_image(
@@ -237,13 +227,16 @@ class Retriever:
         legs = [Leg(query.vector, IMAGE, n)]
         if self.look and query.look is not None:
             legs.append(Leg(query.look, LOOK, n))
-        # One nearest-neighbour search per vector, fused here: equal RRF scores are common
-        # with a small k, and the store breaks such ties in no fixed order; rrf() orders them
-        # by file name, so the same question always gets the same neighbours.
-        lists = self.store.search_batch(
-            [Search((leg,), limit=n, captioned_only=True, exclude_ids=exclude) for leg in legs]
+        hits = self.store.search(
+            Search(
+                tuple(legs),
+                limit=n,
+                captioned_only=True,
+                exclude_ids=exclude,
+                rrf_k=self.look_rrf_k,
+            )
         )
-        hits = lists[0][:k] if len(lists) == 1 else rrf(lists, self.look_rrf_k)[:k]
+        hits = stable_top(hits, k)
         if query.caption and query.file:
             hits = [Hit(query.id or "", query.file, query.caption, 1.0)] + hits[: k - 1]
         if timings is not None:
@@ -286,6 +279,16 @@ class Retriever:
         if timings is not None:
             timings.search += (time.perf_counter() - t0) * 1000
         return ranked[:k]
+
+
+def stable_top(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The best ``k`` hits, equal scores ordered by file name.
+
+    Equal fused scores are common (RRF with a small constant: ranks 1 and 5 score as 5 and 1),
+    and Qdrant returns them in no fixed order; searches ask for more hits than they keep
+    (the prefetch size) and order them here, so the same question always gets the same
+    ranking."""
+    return sorted(hits, key=lambda h: (-h.score, h.file))[:k]
 
 
 def rrf(lists: Sequence[Sequence[Hit]], k: int = 60) -> list[Hit]:
