@@ -170,8 +170,7 @@ class Retriever:
         if sparse:
             legs.append(Leg(sparse, KEYWORDS, n))
         # More than k (see stable_top): equal scores at the cut are then ordered here.
-        limit = max(n, 2 * k)
-        return Search(tuple(legs), limit=limit, captioned_only=captioned_only, rrf_k=self.rrf_k)
+        return Search(tuple(legs), limit=2 * k, captioned_only=captioned_only, rrf_k=self.rrf_k)
 
     # ------------------------------------------------------------------ image → products
     def resolve_image(
@@ -230,7 +229,7 @@ class Retriever:
         hits = self.store.search(
             Search(
                 tuple(legs),
-                limit=n,
+                limit=2 * k,
                 captioned_only=True,
                 exclude_ids=exclude,
                 rrf_k=self.look_rrf_k,
@@ -285,8 +284,8 @@ def stable_top(hits: Sequence[Hit], k: int) -> list[Hit]:
     """The best ``k`` hits, equal scores ordered by file name.
 
     Equal fused scores are common (RRF with a small constant: ranks 1 and 5 score as 5 and 1),
-    and Qdrant returns them in no fixed order; searches ask for more hits than they keep
-    (the prefetch size) and order them here, so the same question always gets the same
+    and Qdrant returns them in no fixed order; searches ask for twice the hits they keep
+    and order them here, so the same question always gets the same
     ranking."""
     return sorted(hits, key=lambda h: (-h.score, h.file))[:k]
 
