@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -299,7 +300,10 @@ class ClipEncoder:
             raise ValueError("int8 quantisation runs on the CPU only")
         quantize = torch.ao.quantization.quantize_dynamic
         m = self.model
-        with self._lock:
+        # torch marks its quantised-tensor constructors deprecated (one warning per load);
+        # the pinned torch 2.13 runs them, and the tests check the vectors they give.
+        with self._lock, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
             for tower in towers:
                 body, proj = _TOWER_MODULES[tower]
                 if not (hasattr(m, body) and hasattr(m, proj)):
