@@ -21,7 +21,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -257,9 +257,24 @@ class Store(abc.ABC):
         found = self.get([point_id(rel)], vectors)
         return found[0] if found else None
 
-    @abc.abstractmethod
     def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
-        """Run several searches at once; one ranked hit list per search."""
+        """Run several searches at once; one ranked hit list per search.
+
+        Equal scores come out ordered by file name, so the same search always ranks the same
+        way. Fused scores tie often (RRF: ranks 1 and 5 score as 5 and 1) and Qdrant returns
+        ties in no fixed order, so each search asks for twice its limit and cuts here.
+        """
+        if not searches:
+            return []
+        wide = [replace(s, limit=2 * s.limit) for s in searches]
+        return [
+            sorted(hits, key=lambda h: (-h.score, h.file))[: s.limit]
+            for s, hits in zip(searches, self._search_batch(wide), strict=True)
+        ]
+
+    @abc.abstractmethod
+    def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
+        """The backend's batched query, in its own order."""
 
     def search(self, search: Search) -> list[Hit]:
         return self.search_batch([search])[0]
@@ -477,9 +492,7 @@ class EdgeStore(Store):
             limit=s.limit, prefetches=prefetches, query=rrf, with_payload=["file", "caption"]
         )
 
-    def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
-        if not searches:
-            return []
+    def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         qe = self._qe
         results = self.shard.query_batch(qe.QueryBatchRequest([self._request(s) for s in searches]))
         return [[_hit(p) for p in res] for res in results]
@@ -647,9 +660,7 @@ class ServerStore(Store):
             prefetch=prefetch, query=rrf, limit=s.limit, with_payload=["file", "caption"]
         )
 
-    def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
-        if not searches:
-            return []
+    def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         self.require()
         res = self.client.query_batch_points(self.collection, [self._request(s) for s in searches])
         return [[_hit(p) for p in r.points] for r in res]

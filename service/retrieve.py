@@ -146,22 +146,15 @@ class Retriever:
         t0 = time.perf_counter()
         vecs = self._encode_texts(list(texts))
         t1 = time.perf_counter()
-        results = self.search_vectors(texts, vecs, k, captioned_only)
-        if timings is not None:
-            timings.encode += (t1 - t0) * 1000
-            timings.search += (time.perf_counter() - t1) * 1000
-        return results
-
-    def search_vectors(
-        self, texts: Sequence[str], vecs: np.ndarray, k: int, captioned_only: bool = False
-    ) -> list[list[Hit]]:
-        """The hybrid search of texts already encoded, one batched store query, ranked by
-        :func:`stable_top`."""
         searches = [
             self._hybrid(text, vec, k, captioned_only)
             for text, vec in zip(texts, vecs, strict=True)
         ]
-        return [stable_top(hits, k) for hits in self.store.search_batch(searches)]
+        results = self.store.search_batch(searches)
+        if timings is not None:
+            timings.encode += (t1 - t0) * 1000
+            timings.search += (time.perf_counter() - t1) * 1000
+        return results
 
     def _hybrid(self, text: str, vec: np.ndarray, k: int, captioned_only: bool) -> Search:
         n = max(self.prefetch, k)
@@ -169,8 +162,7 @@ class Retriever:
         sparse = sparse_vector(text)
         if sparse:
             legs.append(Leg(sparse, KEYWORDS, n))
-        # More than k (see stable_top): equal scores at the cut are then ordered here.
-        return Search(tuple(legs), limit=2 * k, captioned_only=captioned_only, rrf_k=self.rrf_k)
+        return Search(tuple(legs), limit=k, captioned_only=captioned_only, rrf_k=self.rrf_k)
 
     # ------------------------------------------------------------------ image → products
     def resolve_image(
@@ -208,8 +200,9 @@ class Retriever:
         except ImageError as e:
             raise ImageNotFound(f"cannot use the image: {e}") from e
         t1 = time.perf_counter()
-        vec = self.encoder.encode_images([pil])[0]
-        look = look_vector(self.encoder.preprocess.to_array(pil.convert("RGB")))
+        pixels = self.encoder.preprocess.to_array(pil)  # once, for both vectors
+        vec = self.encoder.encode_pixels(pixels[None])[0]
+        look = look_vector(pixels)
         if timings is not None:
             timings.encode += (time.perf_counter() - t1) * 1000
         return QueryImage(vec, look=look)
@@ -229,13 +222,12 @@ class Retriever:
         hits = self.store.search(
             Search(
                 tuple(legs),
-                limit=2 * k,
+                limit=k,
                 captioned_only=True,
                 exclude_ids=exclude,
                 rrf_k=self.look_rrf_k,
             )
         )
-        hits = stable_top(hits, k)
         if query.caption and query.file:
             hits = [Hit(query.id or "", query.file, query.caption, 1.0)] + hits[: k - 1]
         if timings is not None:
@@ -278,16 +270,6 @@ class Retriever:
         if timings is not None:
             timings.search += (time.perf_counter() - t0) * 1000
         return ranked[:k]
-
-
-def stable_top(hits: Sequence[Hit], k: int) -> list[Hit]:
-    """The best ``k`` hits, equal scores ordered by file name.
-
-    Equal fused scores are common (RRF with a small constant: ranks 1 and 5 score as 5 and 1),
-    and Qdrant returns them in no fixed order; searches ask for twice the hits they keep
-    and order them here, so the same question always gets the same
-    ranking."""
-    return sorted(hits, key=lambda h: (-h.score, h.file))[:k]
 
 
 def rrf(lists: Sequence[Sequence[Hit]], k: int = 60) -> list[Hit]:

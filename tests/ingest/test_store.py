@@ -250,3 +250,12 @@ def test_collection_without_look_is_used_without_it(tmp_path):
     meta.write_text(json.dumps(info), "utf-8")
     with EdgeStore(tmp_path / "e", "c") as old:
         assert old.stored_fingerprint() == FP and not old.has_look
+
+
+def test_equal_scores_come_out_in_file_order(store):
+    store.ensure(FP)
+    same = (0, 1, 1, 0)
+    store.upsert([point(f, same, "男士衬衫", same) for f in ("z.jpg", "m.jpg", "a/q.jpg")])
+    q = unit(*same)
+    plain = store.search(Search((Leg(q, IMAGE, 10),), limit=2))
+    assert [h.file for h in plain] == ["a/q.jpg", "m.jpg"]
