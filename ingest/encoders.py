@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ingest import onnx_int8
 from ingest.images import Preprocess
+from ingest.onnx_int8 import OnnxTower
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ class ClipEncoder:
         self.max_text_length = max_text_length
         self._token_type_ids = getattr(model.config, "model_type", "") == "chinese_clip"
         self._lock = threading.Lock()
+        self._onnx: dict[str, OnnxTower] = {}  # towers that run in ONNX Runtime int8
 
     @property
     def dim(self) -> int:
@@ -219,11 +222,15 @@ class ClipEncoder:
         device: str = "auto",
         dtype: str = "auto",
         int8: Sequence[str] = (),
+        int8_runtime: str = "auto",
+        cache_dir: str | Path | None = None,
     ) -> ClipEncoder:
         """Load a Chinese-CLIP / AltCLIP / CLIP model by hub id or local directory.
 
         ``int8`` names towers (``"text"``, ``"vision"``) to run in dynamic int8 when the model
-        is on the CPU (:meth:`quantize_int8`); ignored on a GPU.
+        is on the CPU; ignored on a GPU. ``int8_runtime`` picks how: ``"onnx"``
+        (:meth:`use_onnx_int8`, exported once into ``cache_dir``), ``"torch"``
+        (:meth:`quantize_int8`), or ``"auto"``: ONNX Runtime when it is installed.
 
         Raises:
             ModelNotFound: the model is neither a local directory nor reachable; the message
@@ -279,8 +286,59 @@ class ClipEncoder:
             max_text_length=max_len,
         )
         if int8 and encoder.device.type == "cpu":
-            encoder.quantize_int8(tuple(int8))
+            if int8_runtime not in ("auto", "onnx", "torch"):
+                raise ValueError(f"int8_runtime must be auto, onnx or torch, not {int8_runtime!r}")
+            if int8_runtime == "onnx" or (int8_runtime == "auto" and onnx_int8.available()):
+                encoder.use_onnx_int8(tuple(int8), cache_dir)
+            else:
+                encoder.quantize_int8(tuple(int8))
         return encoder
+
+    def use_onnx_int8(
+        self, towers: Sequence[str] = ("text",), cache_dir: str | Path | None = None
+    ) -> None:
+        """Run towers in ONNX Runtime with int8 weights (CPU only; :mod:`ingest.onnx_int8`).
+
+        The export is cached under ``cache_dir`` (default :func:`onnx_int8.default_cache_dir`)
+        per model fingerprint, so only the first load of a model pays for it (seconds).
+
+        Raises:
+            ValueError: the model is on a GPU, or ONNX Runtime is not installed.
+        """
+        if self.device.type != "cpu":
+            raise ValueError("int8 quantisation runs on the CPU only")
+        if not onnx_int8.available():
+            raise ValueError("ONNX Runtime is not installed: pip install onnxruntime onnx")
+        cache = Path(cache_dir) if cache_dir else onnx_int8.default_cache_dir()
+        for tower in towers:
+            if tower not in _TOWER_MODULES:
+                raise ValueError(f"unknown tower {tower!r}; expected text or vision")
+            example = self._text_inputs(["男士黑色休闲衬衫", "女士"], "pt")
+            if tower == "vision":
+                h, w = self.preprocess.output_size
+                example = {"pixel_values": torch.zeros(2, 3, h, w)}
+            with self._lock:
+                self._onnx[tower] = onnx_int8.int8_tower(
+                    self.model,
+                    tower,
+                    fingerprint=self.fingerprint.to_dict(),
+                    cache_dir=cache,
+                    example=example,
+                    token_type_ids=self._token_type_ids,
+                )
+
+    @property
+    def runtime(self) -> dict[str, str]:
+        """What runs each tower, e.g. ``{"text": "onnx-int8", "vision": "torch-bfloat16"}``."""
+        out = {}
+        for tower, (_, proj) in _TOWER_MODULES.items():
+            if tower in self._onnx:
+                out[tower] = "onnx-int8"
+            elif type(getattr(self.model, proj, None)).__module__.startswith("torch.ao"):
+                out[tower] = "torch-int8"
+            else:
+                out[tower] = f"torch-{str(self.dtype).removeprefix('torch.')}"
+        return out
 
     def quantize_int8(self, towers: Sequence[str] = ("text",)) -> None:
         """Run towers with dynamically quantised int8 linear layers (CPU only).
@@ -319,6 +377,10 @@ class ClipEncoder:
         """Embed ``(N, H, W, 3)`` uint8 arrays from :meth:`Preprocess.to_array`."""
         if len(pixels) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if "vision" in self._onnx:
+            return _normalise(
+                self._onnx["vision"].run(pixel_values=self.preprocess.normalise(pixels))
+            )
         x = torch.from_numpy(self.preprocess.normalise(pixels))
         x = x.to(device=self.device, dtype=self.dtype)
         with self._lock:
@@ -336,18 +398,28 @@ class ClipEncoder:
         """Embed captions or queries."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_text_length,
-            return_tensors="pt",
-            return_token_type_ids=self._token_type_ids,
-        )
+        if "text" in self._onnx:
+            batch = self._text_inputs(texts, "np")
+            return _normalise(
+                self._onnx["text"].run(**{k: v.astype(np.int64) for k, v in batch.items()})
+            )
+        batch = self._text_inputs(texts, "pt")
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with self._lock:
             out = self.model.get_text_features(**batch)
         return _normalise(_pooled(out))
+
+    def _text_inputs(self, texts: Sequence[str], tensors: str) -> dict:
+        return dict(
+            self.tokenizer(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=self.max_text_length,
+                return_tensors=tensors,
+                return_token_type_ids=self._token_type_ids,
+            )
+        )
 
 
 _TOWER_MODULES = {
@@ -360,7 +432,7 @@ def _pooled(out) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
-def _normalise(t: torch.Tensor) -> np.ndarray:
-    v = t.detach().float().cpu().numpy()
+def _normalise(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    v = t if isinstance(t, np.ndarray) else t.detach().float().cpu().numpy()
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return (v / np.maximum(norms, 1e-12)).astype(np.float32)

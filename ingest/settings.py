@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.onnx_int8 import default_cache_dir
+
 DEFAULT_CLIP_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
 
 
@@ -65,6 +67,15 @@ class Settings(BaseSettings):
     )
     text_int8: bool = Field(
         True, description="query-side text tower in dynamic int8 on CPU: ~2x faster searches"
+    )
+    int8_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="what runs the int8 towers: onnx (ONNX Runtime, exported once into "
+        "cache_dir), torch (torch dynamic quantisation), auto = onnx when installed",
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="exported int8 ONNX towers; default $XDG_CACHE_HOME/tuwen or ~/.cache/tuwen",
     )
     look: bool = Field(
         True, description="fuse the look vector with the CLIP image vector for image neighbours"

@@ -39,7 +39,13 @@ def encoder_for(settings: Settings, store: Store, *, lazy: bool = False) -> Clip
     if not name:
         fp = store.stored_fingerprint()
         name = fp.model if fp else DEFAULT_CLIP_MODEL
-    kw = {"revision": settings.clip_revision, "device": settings.device, "dtype": settings.dtype}
+    kw = {
+        "revision": settings.clip_revision,
+        "device": settings.device,
+        "dtype": settings.dtype,
+        "int8_runtime": settings.int8_runtime,
+        "cache_dir": settings.cache_dir,
+    }
     # Captions are embedded with the float text tower (they are stored); queries may use int8.
     vision = ("vision",) if settings.image_int8 else ()
     if lazy:

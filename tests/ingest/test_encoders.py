@@ -120,7 +120,9 @@ def test_int8_text_tower_stays_in_the_float_space(tiny_clip_dir):
 
     texts = ["男士黑色衬衫", "女士红色连衣裙 Vero Moda", "ASICS 运动鞋"]
     ref = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32")
-    q8 = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32", int8=("text",))
+    q8 = ClipEncoder.from_pretrained(
+        tiny_clip_dir, dtype="float32", int8=("text",), int8_runtime="torch"
+    )
     a, b = ref.encode_texts(texts), q8.encode_texts(texts)
     assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
     assert (a * b).sum(1).min() > 0.98
@@ -133,7 +135,9 @@ def test_int8_image_tower_stays_in_the_float_space(tiny_clip_dir):
     from ingest.encoders import ClipEncoder
 
     ref = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32")
-    q8 = ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32", int8=("vision",))
+    q8 = ClipEncoder.from_pretrained(
+        tiny_clip_dir, dtype="float32", int8=("vision",), int8_runtime="torch"
+    )
     rng = np.random.default_rng(0)
     px = rng.integers(0, 255, (4, *q8.preprocess.output_size, 3), dtype=np.uint8)
     assert (ref.encode_pixels(px) * q8.encode_pixels(px)).sum(1).min() > 0.98

@@ -71,9 +71,16 @@ def test_query_encoder_is_int8_on_cpu_unless_turned_off(tiny_clip_dir):
     from ingest.settings import Settings
     from service.factory import encoder_for
 
-    def quantised(settings: Settings) -> bool:
-        enc = encoder_for(settings, store=None)  # type: ignore[arg-type] - model given
-        return type(enc.model.text_projection).__module__.startswith("torch.ao.nn.quantized")
+    def runtime(**kw) -> dict[str, str]:
+        settings = Settings(clip_model=str(tiny_clip_dir), device="cpu", dtype="float32", **kw)
+        return encoder_for(settings, store=None).runtime  # type: ignore[arg-type] - model given
 
-    assert quantised(Settings(clip_model=str(tiny_clip_dir), device="cpu"))
-    assert not quantised(Settings(clip_model=str(tiny_clip_dir), device="cpu", text_int8=False))
+    # queries: int8 in ONNX Runtime by default; the image tower is int8 only when it is loaded
+    # for ingest (lazily), and the eager query encoder quantises both
+    assert runtime() == {"text": "onnx-int8", "vision": "onnx-int8"}
+    assert runtime(int8_runtime="torch") == {"text": "torch-int8", "vision": "torch-int8"}
+    assert runtime(text_int8=False)["text"] == "torch-float32"
+    assert runtime(text_int8=False, image_int8=False) == {
+        "text": "torch-float32",
+        "vision": "torch-float32",
+    }
