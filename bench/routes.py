@@ -11,6 +11,9 @@ behind the goal figures, not goals). Routes:
   batching can buy on this CPU; and the batcher's cost for a lone caller.
 - ``int8``: dynamic int8 quantisation of the text tower's linear layers: speed, and how close
   its query vectors and rankings stay to bf16 (against 5,000 bf16 caption vectors).
+- ``onnx``: the int8 towers in ONNX Runtime (``TUWEN_INT8_RUNTIME=onnx``, the default) vs
+  torch's dynamic int8 (``torch``): one text query, a batch of 16, the image tower on 32
+  pre-decoded photos; vectors against float32's; the one-off export time.
 - ``store``: hybrid query latency on a plain (unindexed) Qdrant Edge segment vs after
   ``optimize()`` builds HNSW, and what the build costs.
 - ``compile`` (only with ``--compile``): ``torch.compile`` of the text tower vs eager.
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-ROUTES = ("dtype", "threads", "batching", "int8", "store", "compile")
+ROUTES = ("dtype", "threads", "batching", "int8", "onnx", "store", "compile")
 
 
 def p50_ms(fn, texts, reps: int) -> float:
@@ -206,6 +209,66 @@ def route_int8(q: bool, texts: list[str], where: str) -> dict:
             f"{cos.min():.4f}, mean {cos.mean():.4f}) and top-10 among {len(captions)} bf16 "
             f"caption vectors. Random weights: the numbers bound numerical drift, not real "
             f"retrieval quality. {where}"
+        ),
+    )
+
+
+def route_onnx(q: bool, texts: list[str], where: str) -> dict:
+    import tempfile
+
+    import numpy as np
+
+    from ingest.encoders import ClipEncoder
+
+    px = np.random.default_rng(0).integers(0, 255, (32, 224, 224, 3), dtype=np.uint8)
+    qn = texts[: 20 if q else 100]
+    batch = texts[:16]
+    ref = ClipEncoder.from_pretrained(common.CLIP_DIR, dtype="float32")
+    ref_t = ref.encode_texts(qn)
+    ref_i = ref.encode_pixels(px[:8])
+    del ref
+    res, cos = {}, {}
+    with tempfile.TemporaryDirectory() as cache:
+        for runtime in ("torch", "onnx"):
+            with common.Timer() as load:
+                enc = ClipEncoder.from_pretrained(
+                    common.CLIP_DIR, int8=("text", "vision"), int8_runtime=runtime, cache_dir=cache
+                )
+            enc.encode_texts(batch)
+            enc.encode_pixels(px[:2])
+            res[runtime] = {
+                "text_ms": p50_ms(lambda t, e=enc: e.encode_texts([t]), qn, len(qn)),
+                "b16_texts_per_s": rate(lambda e=enc: e.encode_texts(batch), 16, 3 if q else 10),
+                "img_per_s": rate(lambda e=enc: e.encode_pixels(px), 32, 1 if q else 2),
+                "load_s": load.s,
+            }
+            cos[runtime] = (
+                float((enc.encode_texts(qn) * ref_t).sum(1).min()),
+                float((enc.encode_pixels(px[:8]) * ref_i).sum(1).min()),
+            )
+            del enc
+    t, o = res["torch"], res["onnx"]
+    return common.emit(
+        "route: int8 in ONNX Runtime vs torch",
+        {k: o[k] for k in ("text_ms", "b16_texts_per_s", "img_per_s")},
+        "ms, texts/s, images/s",
+        goal="(route)",
+        met=None,
+        baseline={k: t[k] for k in ("text_ms", "b16_texts_per_s", "img_per_s")},
+        ratio={
+            "text": t["text_ms"] / o["text_ms"],
+            "batch16": o["b16_texts_per_s"] / t["b16_texts_per_s"],
+            "image": o["img_per_s"] / t["img_per_s"],
+        },
+        conditions=(
+            f"{'QUICK ' if q else ''}random Chinese-CLIP ViT-B/16, both towers int8: ONNX Runtime "
+            f"(TorchScript export, quantize_dynamic QInt8 MatMuls) vs torch.ao dynamic int8 "
+            f"(qint8 Linear, fbgemm); {len(qn)} single queries (p50), a batch of 16 queries, "
+            f"the image tower on 32 pre-decoded 224² arrays. Cosine min against float32 (text, "
+            f"image): onnx {cos['onnx'][0]:.4f}, {cos['onnx'][1]:.4f}; torch "
+            f"{cos['torch'][0]:.4f}, {cos['torch'][1]:.4f}. Load with an empty cache: onnx "
+            f"{o['load_s']:.1f} s (export + quantise, once per model), torch {t['load_s']:.1f} s. "
+            f"{where}"
         ),
     )
 
