@@ -8,6 +8,7 @@ ratios much less.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import random
@@ -275,7 +276,8 @@ def bench_collection(n: int, *, rebuild: bool = False) -> Path:
     from ingest.store import EdgeStore
 
     fp = fingerprint_of(ensure_clip())
-    data_dir = CACHE / f"store-{n}-{fp.revision}-look{LOOK_DIM}"
+    where = hashlib.sha256(fp.model.encode()).hexdigest()[:8]  # the store records the model path
+    data_dir = CACHE / f"store-{n}-{fp.revision}-{where}-look{LOOK_DIM}"
     done = data_dir / "complete"
     if done.exists() and not rebuild:
         return data_dir

@@ -53,7 +53,7 @@ def encode_and_store_alone(data_dir: Path, texts: list[str]) -> dict:
         "keywords_p50": common.percentile(jieba_lat, 50) * ms,
         "store_p50": common.percentile(store_lat, 50) * ms,
         "store_p99": common.percentile(store_lat, 99) * ms,
-        "dtype": "int8 (dynamic) towers",
+        "dtype": "towers " + ", ".join(f"{k} {v}" for k, v in enc.runtime.items()),
     }
 
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"({many['n']} requests, p50 {many['p50_ms']:.0f} ms) vs 1 client × "
             f"{one_seconds:.0f} s ({one['n']} requests), GET /v1/search k=10, keep-alive, "
             f"uvicorn on 127.0.0.1, {N_POINTS} synthetic points, Qdrant Edge, random "
-            f"Chinese-CLIP ViT-B/16 (auto dtype, int8 text tower), text batcher on (max 16 texts, no wait when idle); "
+            f"Chinese-CLIP ViT-B/16 (int8 text tower, TUWEN_INT8_RUNTIME=auto: ONNX Runtime), text batcher on (max 16 texts, no wait when idle); "
             f"clients run in the bench process on the same cores.{off_note} {where}"
         ),
     )
