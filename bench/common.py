@@ -362,6 +362,15 @@ class Server:
                 self.proc.wait()
 
 
+def process_cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process, all its threads (this one by default)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def search_clients(
     url: str,
     texts: list[str],
@@ -370,9 +379,13 @@ def search_clients(
     seconds: float | None = None,
     requests: int | None = None,
     k: int = 10,
+    server_pid: int | None = None,
 ) -> dict:
     """``clients`` threads, each with its own keep-alive connection, sending ``GET /v1/search``
-    back to back, for ``seconds`` or until ``requests`` in all. Latencies are per request."""
+    back to back, for ``seconds`` or until ``requests`` in all. Latencies are per request.
+
+    Also the CPU time per request of the clients (this process) and, given ``server_pid``, of
+    the server, and how busy that kept the machine's cores."""
     import threading
 
     import httpx
@@ -415,10 +428,17 @@ def search_clients(
         t.start()
     start.wait()
     t0 = time.perf_counter()
+    cpu0, srv0 = process_cpu_s(), process_cpu_s(server_pid) if server_pid else 0.0
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    client_cpu = process_cpu_s() - cpu0
+    server_cpu = process_cpu_s(server_pid) - srv0 if server_pid else float("nan")
+    n = max(1, len(lat) + len(errors))
     return {
+        "client_cpu_ms": client_cpu / n * 1000,
+        "server_cpu_ms": server_cpu / n * 1000,
+        "busy": (client_cpu + server_cpu) / wall / (os.cpu_count() or 1) if wall > 0 else 0.0,
         "n": len(lat),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,

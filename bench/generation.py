@@ -105,6 +105,67 @@ def run_one(dtype: str, max_new: int) -> dict:
     }
 
 
+def non_embedding_params() -> int:
+    """Weights every prompt token multiplies through: glm-edge-1.5b-chat's attention and MLP
+    projections over all layers (embeddings and the one-row output head aside)."""
+    from make_glm import GLM_EDGE_15B as c
+
+    h, kv = c["hidden_size"], c["num_key_value_heads"] * c["head_dim"]
+    q = c["num_attention_heads"] * c["head_dim"]
+    per_layer = h * q + 2 * h * kv + q * h + 3 * h * c["intermediate_size"]
+    return per_layer * c["num_hidden_layers"]
+
+
+def gemm_rates(tokens: int = PROMPT_TOKENS, reps: int = 5) -> dict:
+    """Op/s of the prefill's biggest matmul shape (tokens × hidden → MLP width) in bf16, torch
+    dynamic int8 and ONNX Runtime int8: how fast any prefill can go on this CPU."""
+    import tempfile
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from make_glm import GLM_EDGE_15B as c
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    k, n = c["hidden_size"], c["intermediate_size"]
+    ops = 2 * tokens * k * n
+    x = torch.randn(tokens, k)
+    lin = torch.nn.Linear(k, n, bias=False).eval()
+
+    def rate(fn) -> float:
+        fn()
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return ops / sorted(ts)[len(ts) // 2]
+
+    out = {}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lb, xb = copy_bf16(lin), x.bfloat16()
+        out["bf16"] = rate(lambda: lb(xb))
+        q8 = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear})
+        out["torch_int8"] = rate(lambda: q8(x))
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.onnx.export(lin, (x,), f"{tmp}/l.onnx", input_names=["x"], dynamo=False)
+            quantize_dynamic(f"{tmp}/l.onnx", f"{tmp}/l8.onnx", weight_type=QuantType.QInt8)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = torch.get_num_threads()
+            sess = ort.InferenceSession(f"{tmp}/l8.onnx", opts)
+            xn = x.numpy().astype(np.float32)
+            out["onnx_int8"] = rate(lambda: sess.run(None, {"x": xn}))
+    return out
+
+
+def copy_bf16(lin):
+    import copy
+
+    return copy.deepcopy(lin).bfloat16()
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="16 new tokens instead of 64")
@@ -115,6 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     common.apply_threads(args.threads)
     max_new = args.max_new_tokens or (16 if args.quick else 64)
+    if args.child == "gemm":
+        print(json.dumps(gemm_rates()), flush=True)
+        return {}
     if args.child:
         print(json.dumps(run_one(args.child, max_new)), flush=True)
         return {}
@@ -130,7 +194,29 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"generation with {dtype} failed")
         runs[dtype] = json.loads(out.stdout.strip().splitlines()[-1])
         common.log(f"{dtype}: {runs[dtype]}")
+    from make_glm import GLM_EDGE_15B
+
+    cmd = [common.PYTHON, __file__, "--child", "gemm"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=common.REPO)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-3000:])
+        raise SystemExit("timing the prefill matmul failed")
+    gemm = json.loads(out.stdout.strip().splitlines()[-1])
     best = min(runs.values(), key=lambda r: r["ttft_s"])
+    # The prefill multiplies every prompt token through every non-embedding weight: at the
+    # best matmul rate measured here that alone takes `floor` seconds.
+    prefill_ops = 2 * best["prompt_tokens"] * non_embedding_params()
+    fastest = max(gemm, key=gemm.get)
+    floor = prefill_ops / gemm[fastest]
+    floor_note = (
+        f" Prefill floor: {prefill_ops / 1e12:.2f} T ops ({best['prompt_tokens']} "
+        f"tokens × {non_embedding_params() / 1e9:.2f} G non-embedding weights); the "
+        f"{best['prompt_tokens']}×{GLM_EDGE_15B['hidden_size']}→"
+        f"{GLM_EDGE_15B['intermediate_size']} matmul runs at "
+        + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in gemm.items())
+        + f" G op/s here, so even at {fastest}'s rate the matmuls alone take {floor:.2f} s; "
+        f"bf16's prefill reaches {prefill_ops / best['prefill_s'] / 1e9:.0f} G op/s."
+    )
     fp32 = runs.get("float32")
     notes = "; ".join(
         f"{r['dtype']}: TTFT {r['ttft_s']:.2f} s (prefill alone {r['prefill_s']:.2f} s), "
@@ -153,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"float32), TransformersGenerator.stream, greedy, {best['prompt_tokens']}-token "
             f"describe prompt (char-level tokenizer), {best['new_tokens']} new tokens, "
             f"{best['threads']} torch threads, after a 2-token warm-up; ratio = float32 TTFT / "
-            f"best TTFT. {notes}. {where}"
+            f"best TTFT. {notes}.{floor_note} {where}"
         ),
     )
 

@@ -12,6 +12,7 @@ service batches concurrent text encodes (``service/batcher.py``). ``--compare`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -39,10 +40,14 @@ def main(argv: list[str] | None = None) -> dict:
     one_seconds = max(4.0, seconds / 3)
     data_dir = common.bench_collection(N_POINTS)
     texts = common.queries(2000)
-    with common.Server(data_dir) as url:
+    server = common.Server(data_dir)
+    with server as url:
+        pid = server.pid
         common.search_clients(url, texts[::-1], args.clients, requests=4 * args.clients)  # warm
-        one = common.search_clients(url, texts, 1, seconds=one_seconds)
-        many = common.search_clients(url, texts[500:], args.clients, seconds=seconds)
+        one = common.search_clients(url, texts, 1, seconds=one_seconds, server_pid=pid)
+        many = common.search_clients(
+            url, texts[500:], args.clients, seconds=seconds, server_pid=pid
+        )
     common.log(f"1 client: {one}")
     common.log(f"{args.clients} clients: {many}")
     off = None
@@ -52,6 +57,18 @@ def main(argv: list[str] | None = None) -> dict:
             off = common.search_clients(url, texts[500:], args.clients, seconds=seconds)
         common.log(f"{args.clients} clients, batching off: {off}")
     ratio = many["throughput"] / one["throughput"]
+    # What the cores allow: every request costs server + client CPU time; with all cores busy
+    # the throughput cannot exceed cores / (CPU time per request).
+    cores = os.cpu_count() or 1
+    cpu_ms = many["server_cpu_ms"] + many["client_cpu_ms"]
+    ceiling = cores * 1000 / cpu_ms
+    cpu_note = (
+        f" CPU per request, 1 client: server {one['server_cpu_ms']:.1f} ms + clients "
+        f"{one['client_cpu_ms']:.1f} ms ({one['busy']:.0%} of {cores} cores busy); "
+        f"{args.clients} clients: server {many['server_cpu_ms']:.1f} ms + clients "
+        f"{many['client_cpu_ms']:.1f} ms ({many['busy']:.0%} busy), so {cores} cores cap it at "
+        f"{ceiling:.0f} req/s = {ceiling / one['throughput']:.2f}× one client."
+    )
     off_note = (
         f" Batching off, same {args.clients} clients: {off['throughput']:.1f} req/s "
         f"({off['throughput'] / one['throughput']:.2f}× one client), p99 {off['p99_ms']:.0f} ms, "
@@ -73,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{one_seconds:.0f} s ({one['n']} requests), GET /v1/search k=10, keep-alive, "
             f"uvicorn on 127.0.0.1, {N_POINTS} synthetic points, Qdrant Edge, random "
             f"Chinese-CLIP ViT-B/16 (int8 text tower, TUWEN_INT8_RUNTIME=auto: ONNX Runtime), text batcher on (max 16 texts, no wait when idle); "
-            f"clients run in the bench process on the same cores.{off_note} {where}"
+            f"clients run in the bench process on the same cores.{cpu_note}{off_note} {where}"
         ),
     )
 
