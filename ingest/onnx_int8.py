@@ -161,7 +161,7 @@ def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     entry.parent.mkdir(parents=True, exist_ok=True)
-    log.info("exporting the %s tower to int8 ONNX (once per model) into %s", tower, entry)
+    log.info("exporting the %s tower to int8 ONNX, once for this model (seconds)", tower)
     with _export_lock, tempfile.TemporaryDirectory(dir=entry.parent, prefix=".tmp-") as tmp:
         body = copy.deepcopy(model).float().eval()
         module = _Text(body, token_type_ids) if tower == "text" else _Vision(body)
@@ -189,6 +189,7 @@ def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
             finally:
                 root.removeFilter(_no_preprocessing_advice)
         fp32.unlink()
+        log.info("cached the int8 %s tower in %s", tower, entry)
         staged = Path(tmp) / "entry"
         staged.mkdir()
         int8.rename(staged / int8.name)

@@ -482,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     _quiet_libraries()
+    if not getattr(args, "quiet", False):
+        # a model's first int8 export pauses for seconds: say so
+        logging.getLogger("ingest.onnx_int8").setLevel(logging.INFO)
     from ingest.catalog import CatalogError
     from ingest.encoders import ModelNotFound
     from ingest.store import StoreError

@@ -85,3 +85,22 @@ def test_another_model_on_the_same_collection_is_refused(env, tmp_path, capsys):
     assert main(["ingest", str(images), "--clip-model", str(other), "-q"]) == 1
     err = capsys.readouterr().err
     assert "was built with" in err and "--clip-model" in err
+
+
+def test_first_ingest_with_a_model_says_it_exports_the_int8_tower(
+    env, tmp_path, monkeypatch, caplog
+):
+    images, captions = env
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TUWEN_CACHE_DIR", str(cache))
+    caplog.handler.setLevel("INFO")  # loggers keep the levels the CLI gives them
+    assert main(["ingest", str(images), "--captions", str(captions)]) == 0
+    notices = [r.getMessage() for r in caplog.records if r.name == "ingest.onnx_int8"]
+    assert any("exporting the vision tower to int8 ONNX" in m for m in notices)
+    assert len(list((cache / "onnx").iterdir())) == 1
+    caplog.clear()
+    (images / "extra.jpg").write_bytes(
+        (images / sorted(p.name for p in images.iterdir())[0]).read_bytes()
+    )
+    assert main(["ingest", str(images), "--captions", str(captions)]) == 0
+    assert not [r for r in caplog.records if "exporting" in r.getMessage()]  # cached
