@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"{GLM_EDGE_15B['intermediate_size']} matmul runs at "
         + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in gemm.items())
         + f" G op/s here, so even at {fastest}'s rate the matmuls alone take {floor:.2f} s; "
-        f"bf16's prefill reaches {prefill_ops / best['prefill_s'] / 1e9:.0f} G op/s."
+        f"{best['dtype']}'s prefill reaches "
+        f"{prefill_ops / min(best['prefill_s'], best['ttft_s']) / 1e9:.0f} G op/s."
     )
     fp32 = runs.get("float32")
     notes = "; ".join(
