@@ -429,13 +429,21 @@ def search_clients(
     start.wait()
     t0 = time.perf_counter()
     cpu0, srv0 = process_cpu_s(), process_cpu_s(server_pid) if server_pid else 0.0
+    threads0 = thread_cpu_s(server_pid) if server_pid else {}
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
     client_cpu = process_cpu_s() - cpu0
     server_cpu = process_cpu_s(server_pid) - srv0 if server_pid else float("nan")
     n = max(1, len(lat) + len(errors))
+    by_role: dict[str, float] = {}
+    if server_pid:
+        roles = thread_roles(server_pid)
+        for tid, cpu in thread_cpu_s(server_pid).items():
+            role = roles.get(tid, "threads that ended")
+            by_role[role] = by_role.get(role, 0.0) + (cpu - threads0.get(tid, 0.0)) / n * 1000
     return {
+        "server_cpu_ms_by_role": dict(sorted(by_role.items(), key=lambda kv: -kv[1])),
         "client_cpu_ms": client_cpu / n * 1000,
         "server_cpu_ms": server_cpu / n * 1000,
         "busy": (client_cpu + server_cpu) / wall / (os.cpu_count() or 1) if wall > 0 else 0.0,
@@ -448,3 +456,44 @@ def search_clients(
         "p99_ms": percentile(lat, 99) * 1000,
         "mean_ms": (sum(lat) / len(lat) * 1000) if lat else float("nan"),
     }
+
+
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process, by thread id."""
+    tck = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tck
+    return out
+
+
+def thread_roles(pid: int) -> dict[int, str]:
+    """What each thread of a ``bench/serve.py`` process does: Python threads by name (from
+    ``py-spy dump``, when py-spy is installed), Qdrant Edge's by their OS name; the remaining
+    threads are ONNX Runtime's workers (or unknown, without py-spy)."""
+    import re
+    import shutil
+
+    roles = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        roles[int(task.name)] = "store (Qdrant Edge threads)" if comm.startswith("edge-") else ""
+    if shutil.which("py-spy"):
+        dump = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True)
+        for tid, name in re.findall(r'^Thread (\d+) \(\w+\): "([^"]+)"', dump.stdout, re.M):
+            roles[int(tid)] = {
+                "tuwen-text-batcher": "text tower: batcher thread (tokeniser, ONNX Runtime)",
+                "MainThread": "HTTP: uvicorn event loop",
+                "AnyIO worker thread": "request handlers (FastAPI, jieba, fusion, JSON)",
+            }.get(name, f"other Python: {name}")
+        unnamed = "text tower: ONNX Runtime worker threads"
+    else:
+        unnamed = "Python and ONNX Runtime threads (install py-spy to split them)"
+    return {tid: role or unnamed for tid, role in roles.items()}

@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> dict:
         f"{one['client_cpu_ms']:.1f} ms ({one['busy']:.0%} of {cores} cores busy); "
         f"{args.clients} clients: server {many['server_cpu_ms']:.1f} ms + clients "
         f"{many['client_cpu_ms']:.1f} ms ({many['busy']:.0%} busy), so {cores} cores cap it at "
-        f"{ceiling:.0f} req/s = {ceiling / one['throughput']:.2f}× one client."
+        f"{ceiling:.0f} req/s = {ceiling / one['throughput']:.2f}× one client. Server CPU ms "
+        f"per request by thread under load: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in many["server_cpu_ms_by_role"].items() if v >= 0.05)
+        + "."
     )
     off_note = (
         f" Batching off, same {args.clients} clients: {off['throughput']:.1f} req/s "
