@@ -6,8 +6,9 @@ quantised per call, so no calibration data is needed), and the result cached on 
 key of the model's fingerprint and the exporter versions. Later loads read the cached file.
 
 On the 2-core AVX512-VNNI CPU of ``bench/``, for the Chinese-CLIP ViT-B/16 shape, this runs the
-image tower at 1.4x and one text query at 1.6x the speed of torch's own dynamic int8
-(``bench/routes.py``, route ``onnx``), with vectors within cosine 0.999 of float's.
+image tower at 1.1-1.7x and one text query at 1.0-1.7x the speed of torch's own dynamic int8
+(``bench/routes.py``, route ``onnx``; the machine is noisy), with vectors within cosine 0.999 of
+float's.
 """
 
 from __future__ import annotations

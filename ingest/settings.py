@@ -62,12 +62,8 @@ class Settings(BaseSettings):
         16, ge=1, le=100, description="neighbours used for describe/attribute answers"
     )
     token_budget: int = Field(1500, ge=200, le=100_000)
-    image_int8: bool = Field(
-        True, description="image tower in dynamic int8 on CPU (ingest and uploads): ~1.4x faster"
-    )
-    text_int8: bool = Field(
-        True, description="query-side text tower in dynamic int8 on CPU: ~2x faster searches"
-    )
+    image_int8: bool = Field(True, description="image tower in int8 on CPU (ingest and uploads)")
+    text_int8: bool = Field(True, description="query-side text tower in int8 on CPU")
     int8_runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto",
         description="what runs the int8 towers: onnx (ONNX Runtime, exported once into "
