@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 PROMPT_TOKENS = 600
+#: torch ops that run the weight matmuls (their self time is the GEMM kernels').
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear"}
 
 
 def prompt_messages(tokenizer, target: int = PROMPT_TOKENS) -> tuple[list[dict], int]:
@@ -92,6 +94,15 @@ def run_one(dtype: str, max_new: int) -> dict:
         t1 = time.perf_counter()
         gen.model(**ids, logits_to_keep=1, use_cache=True)
         prefill_s = time.perf_counter() - t1
+        # Where the prefill's time goes: the same forward under torch.profiler, by op.
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            gen.model(**ids, logits_to_keep=1, use_cache=True)
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops) or 1
+    matmul = sum(e.self_cpu_time_total for e in ops if e.key in MATMUL_OPS)
+    attention = sum(e.self_cpu_time_total for e in ops if "attention" in e.key)
     ttft = (first or end) - t0
     return {
         "dtype": str(gen.model.dtype).replace("torch.", ""),
@@ -102,6 +113,8 @@ def run_one(dtype: str, max_new: int) -> dict:
         "new_tokens": n_out,
         "tokens_per_s": (n_out - 1) / (end - first) if first and n_out > 1 else float("nan"),
         "threads": torch.get_num_threads(),
+        "prefill_matmul_share": matmul / total,
+        "prefill_attention_share": attention / total,
     }
 
 
@@ -226,7 +239,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     fp32 = runs.get("float32")
     notes = "; ".join(
-        f"{r['dtype']}: TTFT {r['ttft_s']:.2f} s (prefill alone {r['prefill_s']:.2f} s), "
+        f"{r['dtype']}: TTFT {r['ttft_s']:.2f} s (prefill alone {r['prefill_s']:.2f} s, of it "
+        f"{r['prefill_matmul_share']:.0%} in matmuls and {r['prefill_attention_share']:.0%} in "
+        f"attention by torch.profiler self time), "
         f"{r['tokens_per_s']:.2f} tok/s, load {r['load_s']:.1f} s"
         for r in runs.values()
     )
