@@ -234,6 +234,20 @@ class Retriever:
             timings.search += (time.perf_counter() - t0) * 1000
         return hits
 
+    def search_products(
+        self, text: str, k: int = 10, *, timings: Timings | None = None
+    ) -> list[Hit]:
+        """:meth:`text_search` led by the products whose caption is exactly ``text`` (score
+        1.0): a product searched by its own title comes first, even where another product
+        ranks higher on the fused legs."""
+        hybrid = self.text_search(text, k, timings=timings)
+        t0 = time.perf_counter()
+        exact = self.store.with_caption(text.strip(), limit=k)
+        if timings is not None:
+            timings.search += (time.perf_counter() - t0) * 1000
+        ids = {h.id for h in exact}
+        return [*exact, *(h for h in hybrid if h.id not in ids)][:k]
+
     # ------------------------------------------------------------------ text → the image
     def find_images(
         self, text: str, k: int = 10, *, seeds: int = 3, timings: Timings | None = None

@@ -47,6 +47,7 @@ def test_health_ready_and_metrics(served):
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["detail"]["points"] >= 10
+    assert ready["detail"]["warmup_ms"] > 0  # one search ran before the server was ready
     client.get("/v1/search", params={"q": "男士衬衫"})
     text = client.get("/metrics").text
     assert "tuwen_requests_total" in text and 'route="/v1/search"' in text
@@ -142,7 +143,7 @@ def test_upload_is_searchable_at_once_then_deleted(served):
     hits = client.get("/v1/search", params={"q": "Zara 女士绿色丝绸连衣裙 新品", "k": 3}).json()[
         "results"
     ]
-    assert "new/9001.png" in [h["image"] for h in hits]  # searchable at once
+    assert hits[0]["image"] == "new/9001.png"  # searchable at once; its own title leads
     p = client.get("/v1/products/new/9001.png").json()
     assert p["caption"] == "Zara 女士绿色丝绸连衣裙 新品" and p["hash"] == made["hash"]
     img = client.get("/images/new/9001.png")
@@ -269,3 +270,26 @@ def test_ingest_against_a_served_data_dir_points_to_via_and_via_sends_only_chang
     (extra / "broken.jpg").write_bytes(b"\xff\xd8 nope")
     partial = push_catalog(load(extra, None), client, progress=False)
     assert [f["file"] for f in partial.failed] == ["broken.jpg"] and partial.unchanged == 3
+
+
+def test_an_empty_catalog_starts_without_a_warm_up(tmp_path, tiny_clip_dir):
+    settings = Settings(data_dir=tmp_path / "data", clip_model=str(tiny_clip_dir), dtype="float32")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["detail"]["points"] == 0
+    assert ready["detail"]["warmup_ms"] is None
+
+
+def test_a_failing_warm_up_does_not_stop_the_server(served, monkeypatch, caplog):
+    from service.api import Service
+
+    client, _ = served
+    service = client.app.state.service
+
+    def broken(*a, **k):
+        raise RuntimeError("store unreadable")
+
+    monkeypatch.setattr(service.retriever, "text_search", broken)
+    fresh = Service(service.settings, service.store, service.answerer, service.uploads_dir)
+    fresh.warm_up()
+    assert fresh.warmup_ms is None and "warm-up search failed" in caplog.text

@@ -77,3 +77,27 @@ def test_an_image_without_a_look_uses_the_clip_vector_alone(store):
     hits = r.neighbours(QueryImage(unit((1, 0, 0, 0))), 3)
     assert [h.file for h in hits] == ["clip.jpg", "shape.jpg", "mid.jpg"]
     assert all(h.file != "query.jpg" for h in hits)  # uncaptioned: never a neighbour
+
+
+def test_product_search_leads_with_the_exact_caption(tmp_path):
+    title = "Zephyr Loom 女士青绿色亚麻度假长裙"
+    with EdgeStore(tmp_path / "d") as s:
+        s.ensure(FP)
+        s.upsert(
+            [
+                point("near.jpg", (1, 0.02, 0, 0), hot(1), caption="女士手提包 绿色"),
+                point("close.jpg", (1, 0.1, 0, 0), hot(2), caption="女士长裙 蓝色"),
+                point("exact.jpg", (0, 0, 1, 0.2), hot(3), caption=title),
+            ]
+        )
+        encoder = SimpleNamespace(
+            fingerprint=FP, encode_texts=lambda texts: np.stack([unit((1, 0, 0, 0))] * len(texts))
+        )
+        r = Retriever(s, encoder)
+        assert r.text_search(title, 3)[0].file == "near.jpg"  # the fused legs alone
+        hits = r.search_products(f" {title} ", 3)
+        assert [h.file for h in hits][0] == "exact.jpg" and hits[0].score == 1.0
+        assert sorted(h.file for h in hits) == ["close.jpg", "exact.jpg", "near.jpg"]  # once each
+        assert [h.file for h in r.search_products("女士", 2)] == [
+            h.file for h in r.text_search("女士", 2)
+        ]  # no exact match: the hybrid ranking as it is
