@@ -3,7 +3,7 @@
 A tower is exported once from the loaded float model (TorchScript ONNX exporter, dynamic batch
 and sequence axes), its MatMul weights quantised to int8 (``quantize_dynamic``: activations are
 quantised per call, so no calibration data is needed), and the result cached on disk under a
-key of the model's fingerprint and the exporter versions. Later loads read the cached file.
+key of the model's fingerprint and the library versions. Later loads read the cached file.
 
 On the 2-core AVX512-VNNI CPU of ``bench/``, for the Chinese-CLIP ViT-B/16 shape, this runs the
 image tower at 1.1-1.7x and one text query at 1.0-1.7x the speed of torch's own dynamic int8
@@ -99,6 +99,7 @@ class OnnxTower:
 def cache_key(fingerprint: dict, tower: str) -> str:
     """The cache entry name for one tower of one model, under these library versions."""
     import onnxruntime
+    import transformers
 
     blob = json.dumps(
         {
@@ -107,6 +108,7 @@ def cache_key(fingerprint: dict, tower: str) -> str:
             "format": FORMAT,
             "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__,
+            "transformers": transformers.__version__,  # the modelling code that is traced
         },
         sort_keys=True,
     )
