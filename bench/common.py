@@ -367,7 +367,12 @@ def process_cpu_s(pid: int | None = None) -> float:
     if pid is None:
         t = os.times()
         return t.user + t.system
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _stat_cpu_s(stat: Path) -> float:
+    """utime + stime of a /proc/…/stat file, in seconds."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -460,14 +465,12 @@ def search_clients(
 
 def thread_cpu_s(pid: int) -> dict[int, float]:
     """CPU seconds of each thread of a process, by thread id."""
-    tck = os.sysconf("SC_CLK_TCK")
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = _stat_cpu_s(task / "stat")
         except OSError:  # the thread ended
             continue
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tck
     return out
 
 

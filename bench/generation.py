@@ -132,6 +132,7 @@ def non_embedding_params() -> int:
 def gemm_rates(tokens: int = PROMPT_TOKENS, reps: int = 5) -> dict:
     """Op/s of the prefill's biggest matmul shape (tokens × hidden → MLP width) in bf16, torch
     dynamic int8 and ONNX Runtime int8: how fast any prefill can go on this CPU."""
+    import copy
     import tempfile
     import warnings
 
@@ -158,7 +159,7 @@ def gemm_rates(tokens: int = PROMPT_TOKENS, reps: int = 5) -> dict:
     out = {}
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lb, xb = copy_bf16(lin), x.bfloat16()
+        lb, xb = copy.deepcopy(lin).bfloat16(), x.bfloat16()
         out["bf16"] = rate(lambda: lb(xb))
         q8 = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear})
         out["torch_int8"] = rate(lambda: q8(x))
@@ -171,12 +172,6 @@ def gemm_rates(tokens: int = PROMPT_TOKENS, reps: int = 5) -> dict:
             xn = x.numpy().astype(np.float32)
             out["onnx_int8"] = rate(lambda: sess.run(None, {"x": xn}))
     return out
-
-
-def copy_bf16(lin):
-    import copy
-
-    return copy.deepcopy(lin).bfloat16()
 
 
 def main(argv: list[str] | None = None) -> dict:

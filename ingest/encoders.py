@@ -313,10 +313,11 @@ class ClipEncoder:
         for tower in towers:
             if tower not in _TOWER_MODULES:
                 raise ValueError(f"unknown tower {tower!r}; expected text or vision")
-            example = self._text_inputs(["男士黑色休闲衬衫", "女士"], "pt")
             if tower == "vision":
                 h, w = self.preprocess.output_size
                 example = {"pixel_values": torch.zeros(2, 3, h, w)}
+            else:  # a padded batch, so the export keeps the attention mask
+                example = self._text_inputs(["男士黑色休闲衬衫", "女士"], "pt")
             with self._lock:
                 self._onnx[tower] = onnx_int8.int8_tower(
                     self.model,
@@ -385,7 +386,7 @@ class ClipEncoder:
         x = x.to(device=self.device, dtype=self.dtype)
         with self._lock:
             out = self.model.get_image_features(pixel_values=x)
-        return _normalise(_pooled(out))
+        return _normalise(pooled(out))
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB Pillow images."""
@@ -401,13 +402,15 @@ class ClipEncoder:
         if "text" in self._onnx:
             batch = self._text_inputs(texts, "np")
             return _normalise(
-                self._onnx["text"].run(**{k: v.astype(np.int64) for k, v in batch.items()})
+                self._onnx["text"].run(
+                    **{k: v.astype(np.int64, copy=False) for k, v in batch.items()}
+                )
             )
         batch = self._text_inputs(texts, "pt")
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with self._lock:
             out = self.model.get_text_features(**batch)
-        return _normalise(_pooled(out))
+        return _normalise(pooled(out))
 
     def _text_inputs(self, texts: Sequence[str], tensors: str) -> dict:
         return dict(
@@ -428,7 +431,9 @@ _TOWER_MODULES = {
 }
 
 
-def _pooled(out) -> torch.Tensor:
+def pooled(out) -> torch.Tensor:
+    """The embedding of ``get_text_features``/``get_image_features``: transformers 5 returns an
+    output object (``.pooler_output``), older versions the tensor itself."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 

@@ -56,9 +56,12 @@ class _Text(torch.nn.Module):
         self.token_type_ids = token_type_ids
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
+        from ingest.encoders import pooled  # (encoders imports this module)
+
         kw = {"token_type_ids": token_type_ids} if self.token_type_ids else {}
-        out = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask, **kw)
-        return out if isinstance(out, torch.Tensor) else out.pooler_output
+        return pooled(
+            self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        )
 
 
 class _Vision(torch.nn.Module):
@@ -67,8 +70,9 @@ class _Vision(torch.nn.Module):
         self.model = model
 
     def forward(self, pixel_values):
-        out = self.model.get_image_features(pixel_values=pixel_values)
-        return out if isinstance(out, torch.Tensor) else out.pooler_output
+        from ingest.encoders import pooled
+
+        return pooled(self.model.get_image_features(pixel_values=pixel_values))
 
 
 class OnnxTower:
@@ -147,7 +151,19 @@ def int8_tower(
         except Exception as e:  # noqa: BLE001 - any unreadable entry is rebuilt
             log.warning("cached ONNX tower %s is unreadable (%s); exporting it again", path, e)
             shutil.rmtree(entry, ignore_errors=True)
-    _export(model, tower, names, example, token_type_ids, entry)
+    try:
+        _export(model, tower, names, example, token_type_ids, entry)
+    except OSError as e:  # the cache dir is not writable (or full): export for this run only
+        log.warning(
+            "cannot write the int8 tower cache in %s (%s); exporting for this run only. Set "
+            "TUWEN_CACHE_DIR to a writable directory to keep it.",
+            cache_dir,
+            e,
+        )
+        with tempfile.TemporaryDirectory(prefix="tuwen-onnx-") as tmp:
+            entry = Path(tmp) / "entry"
+            _export(model, tower, names, example, token_type_ids, entry)
+            return OnnxTower(entry / path.name, names, threads)  # read whole into memory
     return OnnxTower(path, names, threads)
 
 
@@ -192,7 +208,6 @@ def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
             finally:
                 root.removeFilter(_no_preprocessing_advice)
         fp32.unlink()
-        log.info("cached the int8 %s tower in %s", tower, entry)
         staged = Path(tmp) / "entry"
         staged.mkdir()
         int8.rename(staged / int8.name)
@@ -201,3 +216,4 @@ def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
         except OSError:
             if not (entry / int8.name).is_file():  # pragma: no cover - lost a race oddly
                 raise
+    log.info("cached the int8 %s tower in %s", tower, entry)

@@ -98,3 +98,17 @@ def test_runtime_choice(tiny_clip_dir, tmp_path, monkeypatch):
         ClipEncoder.from_pretrained(
             tiny_clip_dir, int8=("text",), int8_runtime="onnx", cache_dir=tmp_path
         )
+
+
+def test_an_unwritable_cache_dir_exports_for_the_run_and_says_so(
+    tiny_clip_dir, float_encoder, tmp_path, caplog
+):
+    not_a_dir = tmp_path / "cache-is-a-file"
+    not_a_dir.write_text("x")
+    q8 = ClipEncoder.from_pretrained(
+        tiny_clip_dir, dtype="float32", int8=("text",), cache_dir=not_a_dir
+    )
+    assert q8.runtime["text"] == "onnx-int8"
+    assert (float_encoder.encode_texts(TEXTS) * q8.encode_texts(TEXTS)).sum(1).min() > 0.98
+    assert "cannot write the int8 tower cache" in caplog.text and "TUWEN_CACHE_DIR" in caplog.text
+    assert not_a_dir.read_text() == "x"  # nothing clobbered
