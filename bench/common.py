@@ -271,8 +271,8 @@ def bench_collection(n: int, *, rebuild: bool = False) -> Path:
     """An embedded store with ``n`` synthetic points for the random CLIP's fingerprint, HNSW
     built (``Store.optimize``), made once under :data:`CACHE` (its data dir is returned).
     At 100k on 2 busy cores the index build takes minutes; later runs reuse it."""
-    from ingest.encoders import fingerprint_of
     from ingest.look import DIM as LOOK_DIM
+    from ingest.models.fingerprint import fingerprint_of
     from ingest.store import EdgeStore
 
     fp = fingerprint_of(ensure_clip())

@@ -3,10 +3,10 @@
     python bench/generation.py [--quick] [--dtypes bfloat16,float32]
 
 The model is a random-weight GLM of ``THUDM/glm-edge-1.5b-chat``'s shape (``bench/make_glm.py``,
-made once under ``models/glm-random``), loaded and streamed through ``service/llm.py``'s
-:class:`~service.llm.TransformersGenerator` exactly as the service does (greedy, chat template,
-``TextIteratorStreamer``). The prompt is a real describe prompt (``service/prompt.py``) with
-catalog captions as candidates, grown to 600 tokens. Each dtype runs in its own process.
+made once under ``models/glm-random``), loaded and streamed through
+:class:`~service.generation.transformers_chat.TransformersGenerator` exactly as the service does
+(greedy, chat template, ``TextIteratorStreamer``). The prompt is a real describe prompt
+(``service/answering/prompt.py``) with catalog captions as candidates, grown to 600 tokens. Each dtype runs in its own process.
 TTFT = from calling ``stream()`` to the first text piece; tokens/s = the rest of the tokens
 over the time after the first piece. The prefill forward pass alone is also timed.
 """
@@ -32,8 +32,8 @@ MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::lin
 def prompt_messages(tokenizer, target: int = PROMPT_TOKENS) -> tuple[list[dict], int]:
     """A describe prompt whose chat-template rendering is about ``target`` tokens."""
     from ingest.hits import Hit
-    from service.prompt import build_prompt
-    from service.router import route
+    from service.answering.prompt import build_prompt
+    from service.routing import route
 
     caps = common.real_captions()
     question = "请对给定的图片进行描述。"
@@ -68,7 +68,7 @@ def run_one(dtype: str, max_new: int) -> dict:
     """In this process: load, warm up, one measured stream, one prefill-only forward."""
     import torch
 
-    from service.llm import TransformersGenerator
+    from service.generation.transformers_chat import TransformersGenerator
 
     t0 = time.perf_counter()
     gen = TransformersGenerator.from_pretrained(common.GLM_DIR, device="cpu", dtype=dtype)

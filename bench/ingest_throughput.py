@@ -101,8 +101,8 @@ def model_bound(encoder, arrays, captions: list[str | None]) -> float:
 
 def plain_fp32_loop(items: list[tuple[Path, str | None]]) -> float:
     """images/s of the naive loop: fp32 model, per photo decode → embed → embed caption."""
-    from ingest.encoders import ClipEncoder
     from ingest.images import load_image
+    from ingest.models.clip import ClipEncoder
 
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR, dtype="float32")
     enc.encode_images([load_image(items[0][0])])  # warm-up
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     n_plain = min(n, 16 if args.quick else 48)
     images, captions_csv, items = photo_set(n)
 
-    from ingest.encoders import ClipEncoder
     from ingest.images import decode_for_model
+    from ingest.models.clip import ClipEncoder
 
     # As ingest loads it: auto dtype, image tower in int8 (TUWEN_IMAGE_INT8, TUWEN_INT8_RUNTIME);
     # an ONNX export lands in the default cache, where the ingest below finds it.

@@ -13,7 +13,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from ingest.architectures import SIZES, build_chinese_clip, caption_vocab
+from ingest.models.architectures import SIZES, build_chinese_clip, caption_vocab
 
 
 def main() -> None:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: THUDM/glm-edge-1.5b-chat config.json (the values that shape compute and memory).
 GLM_EDGE_15B = dict(
@@ -62,7 +65,7 @@ def char_vocab(texts: list[str], size: int) -> dict[str, int]:
     chars = set()
     for t in texts:
         chars.update(t)
-    for p in (Path(__file__).resolve().parents[1] / "prompts").glob("*"):
+    for p in (REPO / "prompts").glob("*"):
         if p.is_file():
             chars.update(p.read_text(encoding="utf-8", errors="ignore"))
     chars.update(chr(c) for c in range(32, 127))
@@ -90,24 +93,6 @@ def char_vocab(texts: list[str], size: int) -> dict[str, int]:
     return vocab
 
 
-def build_tokenizer(vocab: dict[str, int]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    backend.add_special_tokens(list(SPECIALS))
-    backend.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="<unk>",
-        pad_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=8192,
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -122,27 +107,26 @@ def main() -> None:
     )
     args = ap.parse_args()
     import torch
-    from transformers import GlmConfig, GlmForCausalLM
+
+    sys.path.insert(0, str(REPO))  # `python bench/make_glm.py` from anywhere
+    from tests.tiny_models import char_chat_tokenizer, save_glm
 
     texts: list[str] = []
     if args.captions.exists():
         with args.captions.open(encoding="utf-8-sig", newline="") as fh:
             texts = [row[-1] for row in csv.reader(fh)]
     vocab = char_vocab(texts, GLM_EDGE_15B["vocab_size"])
-    tokenizer = build_tokenizer(vocab)
-    config = GlmConfig(**GLM_EDGE_15B, rope_parameters=ROPE)
-    dtype = getattr(torch, args.dtype)
-    torch.manual_seed(args.seed)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # initialise in the target dtype: half the memory and time
-    try:
-        model = GlmForCausalLM(config)
-    finally:
-        torch.set_default_dtype(default)
-    model.config.dtype = dtype
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(args.out)
-    tokenizer.save_pretrained(args.out)
+    tokenizer = char_chat_tokenizer(
+        vocab,
+        list(SPECIALS),
+        unk="<unk>",
+        pad="<|endoftext|>",
+        eos="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
+    config = {**GLM_EDGE_15B, "rope_parameters": ROPE}
+    model = save_glm(args.out, config, tokenizer, seed=args.seed, dtype=getattr(torch, args.dtype))
     n = sum(p.numel() for p in model.parameters())
     print(
         f"saved random glm-edge-1.5b-chat-shaped GLM ({n / 1e9:.2f}B params, {args.dtype}) to {args.out}"

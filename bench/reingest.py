@@ -117,9 +117,9 @@ def seed_store(images: Path, csv_path: Path, data_dir: Path) -> int:
     import numpy as np
 
     from ingest.catalog import load_catalog
-    from ingest.encoders import fingerprint_of
-    from ingest.job import content_hashes
     from ingest.keywords import sparse_vector
+    from ingest.models.fingerprint import fingerprint_of
+    from ingest.plan import content_hashes
     from ingest.store import EdgeStore, PointData
 
     catalog = load_catalog(images, csv_path)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     m = args.subset or (48 if args.quick else 256)
     images, csv_path = make_10k()
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     with common.Timer() as load:
         ClipEncoder.from_pretrained(common.CLIP_DIR)

@@ -54,7 +54,7 @@ def rate(fn, n_items: int, reps: int = 1) -> float:
 def route_dtype(q: bool, texts: list[str], where: str) -> dict:
     import numpy as np
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     px = np.random.default_rng(0).integers(0, 255, (32, 224, 224, 3), dtype=np.uint8)
     res = {}
@@ -90,7 +90,7 @@ def route_dtype(q: bool, texts: list[str], where: str) -> dict:
 def route_threads(q: bool, texts: list[str], where: str) -> dict:
     import torch
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR)
     all_threads = torch.get_num_threads()
@@ -121,8 +121,8 @@ def route_threads(q: bool, texts: list[str], where: str) -> dict:
 
 
 def route_batching(q: bool, texts: list[str], where: str) -> dict:
-    from ingest.encoders import ClipEncoder
-    from service.batcher import TextBatcher
+    from ingest.models.clip import ClipEncoder
+    from service.answering.batcher import TextBatcher
 
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR)
     enc.encode_texts(texts[:16])
@@ -156,7 +156,7 @@ def route_int8(q: bool, texts: list[str], where: str) -> dict:
     import numpy as np
     import torch
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR)
     captions = common.synthetic_captions(1000 if q else 5000, seed=7)
@@ -218,7 +218,7 @@ def route_onnx(q: bool, texts: list[str], where: str) -> dict:
 
     import numpy as np
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     px = np.random.default_rng(0).integers(0, 255, (32, 224, 224, 3), dtype=np.uint8)
     qn = texts[: 20 if q else 100]
@@ -276,8 +276,8 @@ def route_onnx(q: bool, texts: list[str], where: str) -> dict:
 def route_store(q: bool, texts: list[str], where: str) -> dict:
     import numpy as np
 
-    from ingest.encoders import Fingerprint
     from ingest.keywords import sparse_vector
+    from ingest.models.fingerprint import Fingerprint
     from ingest.store import CAPTION, IMAGE, KEYWORDS, EdgeStore, Leg, Search
 
     n = 20_000 if q else 50_000
@@ -330,7 +330,7 @@ def route_store(q: bool, texts: list[str], where: str) -> dict:
 def route_compile(q: bool, texts: list[str], where: str) -> dict:
     import torch
 
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR)
     eager = p50_ms(lambda t: enc.encode_texts([t]), texts, 30)

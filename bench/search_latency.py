@@ -25,9 +25,10 @@ N_POINTS = 100_000
 
 def encode_and_store_alone(data_dir: Path, texts: list[str]) -> dict:
     """p50 of the text encode alone and of the hybrid store query alone (in-process)."""
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
     from ingest.store import EdgeStore
-    from service.retrieve import Retriever
+    from service.answering.fusion import fuse
+    from service.answering.retrieve import Retriever
 
     # as the service does (TUWEN_IMAGE_INT8, TUWEN_TEXT_INT8: default on CPU)
     enc = ClipEncoder.from_pretrained(common.CLIP_DIR, int8=("vision", "text"))
@@ -40,9 +41,9 @@ def encode_and_store_alone(data_dir: Path, texts: list[str]) -> dict:
             t0 = time.perf_counter()
             v = enc.encode_texts([t])[0]
             t1 = time.perf_counter()
-            search = r._hybrid(t, v, 10, False)  # the jieba keywords
+            request = r._hybrid(t, v, 10, False)  # the jieba keywords
             t2 = time.perf_counter()
-            store.search(search)
+            fuse(store, [request])  # one store query, fused by Qdrant
             t3 = time.perf_counter()
             enc_lat.append(t1 - t0)
             jieba_lat.append(t2 - t1)

@@ -5,8 +5,8 @@
 The service and collection are those of ``search_latency.py`` (100k synthetic points). One
 client runs first (the baseline throughput), then 16 clients for ``--seconds``; each keeps
 one keep-alive connection and sends the next search as soon as the last one returns. The
-service batches concurrent text encodes (``service/batcher.py``). ``--compare`` also runs the
-16 clients against a server with batching off, to show what batching buys.
+service batches concurrent text encodes (``service/answering/batcher.py``). ``--compare`` also
+runs the 16 clients against a server with batching off, to show what batching buys.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
     python bench/serve.py --data-dir DIR --port 8765 [--no-batch] [--threads N]
         [--batch-max 16] [--batch-wait-ms 2]
 
-Everything goes through :func:`service.api.create_app` and ``build_service`` as in production;
-``--no-batch`` and the batch options only change how the :class:`~service.retrieve.Retriever`
-that ``build_service`` makes is configured, ``--threads`` sets ``torch.set_num_threads``.
+Everything goes through :func:`service.http.app.create_app` and
+:func:`service.factory.build_service` as in production; ``--no-batch`` and the batch options only
+change how the :class:`~service.answering.retrieve.Retriever` that ``build_service`` makes is
+configured, ``--threads`` sets ``torch.set_num_threads``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def main() -> None:
     import torch
     import uvicorn
 
-    import service.api as api
     from ingest.settings import Settings
+    from service.factory import build_service
+    from service.http.app import create_app
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -46,17 +48,11 @@ def main() -> None:
         overrides["batch_max"] = args.batch_max
     if args.batch_wait_ms is not None:
         overrides["batch_wait_ms"] = args.batch_wait_ms
-    if overrides:
-        real = api.Retriever
-
-        def retriever(*a, **kw):
-            return real(*a, **{**kw, **overrides})
-
-        api.Retriever = retriever  # type: ignore[assignment,misc]
     settings = Settings(
         data_dir=args.data_dir, clip_model=str(args.clip_model), dtype=args.dtype, llm="extractive"
     )
-    uvicorn.run(api.create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+    app = create_app(settings, service=lambda: build_service(settings, retriever_options=overrides))
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

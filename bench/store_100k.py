@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     common.apply_threads(args.threads)
     common.require_data()
     where = common.machine()
-    from ingest.encoders import Fingerprint
+    from ingest.models.fingerprint import Fingerprint
     from ingest.store import EdgeStore
 
     n = args.points
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"process (median of {len(reopens)}): open+count {reopen['open_s']:.2f} s (imports "
             f"{reopen['import_s']:.1f} s not counted), first hybrid query "
             f"{reopen['first_query_s'] * 1000:.0f} ms, RSS after it {reopen['rss_gib']:.2f} GiB "
-            f"(of which the store {reopen['store_rss_gib']:.2f}, the rest Python + torch, "
-            f"which ingest.store imports via ingest.encoders); "
+            f"(of which the store {reopen['store_rss_gib']:.2f}, the rest Python and the "
+            f"libraries ingest.store imports); "
             f"RSS figure = max(upserting process peak {peak:.2f}, reopened {reopen['rss_gib']:.2f})"
             f". {where}"
         ),

@@ -14,7 +14,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif"})
+#: The file name extensions of catalog photos (lower case, no dot): the one list that
+#: catalogs, uploads and answer citations use.
+IMAGE_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "jpe", "png", "webp", "bmp", "gif")
+IMAGE_SUFFIXES = frozenset(f".{e}" for e in IMAGE_EXTENSIONS)
 #: Pillow's own default decompression-bomb limit (about 89 megapixels).
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 

@@ -1,37 +1,53 @@
-"""The ingest job: plan by content hash, decode in parallel with the model, upsert in batches.
+"""The ingest job: plan by content hash, then decode → embed → write in batches.
 
-Every point is written whole (vectors and payload with its content hash) in one upsert, so a
-run killed at any moment leaves only complete points; the next run's plan picks up the rest.
+:func:`run_ingest` (a whole catalog) and :func:`index_items` (a few uploaded photos) plan with
+:func:`ingest.plan.plan` and run the stages of :mod:`ingest.stages`. Every point is written
+whole (vectors and payload with its content hash) in one upsert, so a run killed at any moment
+leaves only complete points; the next run's plan picks up the rest.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import hashlib
 import logging
-import multiprocessing
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ingest.catalog import Catalog, CatalogItem
-from ingest.encoders import ClipEncoder
-from ingest.images import DEFAULT_MAX_PIXELS, Preprocess, decode_for_model
-from ingest.keywords import sparse_vector
-from ingest.look import LOOK, look_vector
-from ingest.store import IMAGE, PointData, Store, StoredEntry, point_id
+from ingest.images import DEFAULT_MAX_PIXELS
+from ingest.plan import Plan, plan
+from ingest.stages import (
+    Writer,
+    batches,
+    decode_stream,
+    embed_captions,
+    embed_photos,
+    read_stored,
+)
+from ingest.store import Store, point_id
+
+if TYPE_CHECKING:
+    from ingest.models.clip import ClipEncoder
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class IngestReport:
-    """What a run did. ``to_json`` has exactly the keys of the ``--report`` file."""
+    """What a run did. ``to_json`` has exactly the keys of the ``--report`` file.
+
+    Attributes:
+        added: Points written for new files.
+        updated: Points rewritten for changed files.
+        unchanged: Files whose stored point already matched.
+        removed: Points deleted because their file left the catalog.
+        failed: ``{"file", "reason"}`` for every file that could not be read or decoded.
+        embedded: Photos run through the image model.
+        seconds: Wall time of the run.
+    """
 
     added: int = 0
     updated: int = 0
@@ -42,6 +58,7 @@ class IngestReport:
     seconds: float = 0.0
 
     def to_json(self) -> dict:
+        """The ``--report`` file's content."""
         return {
             "added": self.added,
             "updated": self.updated,
@@ -51,6 +68,7 @@ class IngestReport:
         }
 
     def summary(self) -> str:
+        """The lines ``tuwen ingest`` prints."""
         rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
         lines = [
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -59,102 +77,6 @@ class IngestReport:
         ]
         lines += [f"  failed: {f['file']}: {f['reason']}" for f in self.failed]
         return "\n".join(lines)
-
-
-@dataclass
-class Work:
-    """One catalog item the plan says must be written."""
-
-    item: CatalogItem
-    hash: str
-    image_hash: str
-    is_new: bool
-    caption_only: bool = False
-
-
-@dataclass
-class Plan:
-    work: list[Work]
-    unchanged: int
-    stale: list[str]  # point ids whose file is gone
-    unreadable: list[dict[str, str]]
-
-
-def content_hashes(data: bytes, caption: str | None) -> tuple[str, str]:
-    """(hash of bytes + caption, hash of bytes)."""
-    image_hash = hashlib.sha256(data).hexdigest()
-    h = hashlib.sha256(image_hash.encode() + b"\0" + (caption or "").encode("utf-8"))
-    return h.hexdigest(), image_hash
-
-
-def plan(items: Iterable[CatalogItem], stored: dict[str, StoredEntry]) -> Plan:
-    """Compare content hashes with the stored ones: only new or changed items are work.
-
-    Args:
-        items: The catalog's photos.
-        stored: What the store holds (``Store.manifest()`` or ``Store.entries(ids)``); stored
-            points not among ``items`` are reported as stale.
-    """
-    work: list[Work] = []
-    unchanged = 0
-    unreadable = []
-    present = set()
-    for item in items:
-        pid = point_id(item.rel)
-        present.add(pid)
-        try:
-            data = item.path.read_bytes()
-        except OSError as e:
-            unreadable.append({"file": item.rel, "reason": f"cannot read file: {e.strerror or e}"})
-            continue
-        h, ih = content_hashes(data, item.caption)
-        old = stored.get(pid)
-        if old is not None and old.hash == h:
-            unchanged += 1
-            continue
-        caption_only = old is not None and old.image_hash == ih
-        work.append(Work(item, h, ih, is_new=old is None, caption_only=caption_only))
-    stale = [pid for pid in stored if pid not in present]
-    return Plan(work, unchanged, stale, unreadable)
-
-
-def decode_stream(
-    work: list[Work], preprocess: Preprocess, workers: int, max_pixels: int, window: int
-) -> Iterator[tuple[Work, np.ndarray | str]]:
-    """Decoded arrays (or failure reasons) in order, decoded ahead in worker processes."""
-    if workers <= 1:
-        for w in work:
-            yield w, decode_for_model(str(w.item.path), preprocess, max_pixels)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: deque = deque()
-        it = iter(work)
-        for w in it:
-            pending.append(
-                (w, pool.submit(decode_for_model, str(w.item.path), preprocess, max_pixels))
-            )
-            if len(pending) >= window:
-                break
-        while pending:
-            w, fut = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(
-                    (nxt, pool.submit(decode_for_model, str(nxt.item.path), preprocess, max_pixels))
-                )
-            yield w, fut.result()
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for x in items:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def run_ingest(
@@ -174,13 +96,16 @@ def run_ingest(
     Args:
         catalog: The joined photos and captions.
         store: An open store; the collection is created for this encoder if absent.
-        encoder: The CLIP model.
+        encoder: The document encoder (the CLIP model, float).
         prune: Remove points whose file is no longer in the catalog.
         batch_size: Images per model call and per upsert.
-        workers: Decode processes; 0 = one per CPU core.
+        workers: Decode processes; 0 = one per CPU core (at most 8).
         max_pixels: Decompression-bomb limit.
         progress: Show a progress bar on stderr.
         on_batch: Called with the number of points written after each upsert.
+
+    Returns:
+        What the run did.
     """
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
@@ -189,6 +114,7 @@ def run_ingest(
     if prune and p.stale:
         store.delete(p.stale)
         report.removed = len(p.stale)
+    workers = workers or min(8, os.cpu_count() or 1)
     _execute(p, report, store, encoder, batch_size, workers, max_pixels, progress, on_batch)
     if report.added or report.updated or report.removed:
         # Qdrant Edge builds its HNSW index only when asked; small collections return at once.
@@ -207,8 +133,20 @@ def index_items(
     batch_size: int = 32,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> IngestReport:
-    """Index a few photos already on disk (e.g. uploads) with the same planning as a run:
-    unchanged ones are skipped, a caption change re-embeds only the caption. Nothing is pruned.
+    """Index a few photos already on disk (e.g. uploads) with the same planning as a run.
+
+    Unchanged photos are skipped, a caption change re-embeds only the caption. Nothing is
+    pruned, and photos are decoded in this process.
+
+    Args:
+        items: The photos and their captions.
+        store: An open store; the collection is created for this encoder if absent.
+        encoder: The document encoder (the CLIP model, float).
+        batch_size: Images per model call and per upsert.
+        max_pixels: Decompression-bomb limit.
+
+    Returns:
+        What was written.
     """
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
@@ -230,91 +168,31 @@ def _execute(
     progress: bool,
     on_batch: Callable[[int], None] | None,
 ) -> None:
+    """Run the plan's work through the stages, counting into ``report``."""
     from tqdm import tqdm
 
-    def count(w: Work) -> None:
-        if w.is_new:
-            report.added += 1
-        else:
-            report.updated += 1
-
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    # Caption-only changes reuse the stored image vectors: no decode, no image model call.
-    caption_only = [w for w in p.work if w.caption_only]
-    for batch in _batches(caption_only, batch_size):
-        ids = [point_id(w.item.rel) for w in batch]
-        stored = {sp.id: sp for sp in store.get(ids, [IMAGE, LOOK] if store.has_look else [IMAGE])}
-        texts = [w.item.caption or "" for w in batch]
-        cap_vecs = encoder.encode_texts([t for t in texts if t])
-        points, j = [], 0
-        for w in batch:
-            sp = stored.get(point_id(w.item.rel))
-            if sp is None or IMAGE not in sp.vectors:
-                w.caption_only = False  # fall back to a full re-embed
-                continue
-            vec = None
-            if w.item.caption:
-                vec, j = cap_vecs[j], j + 1
-            image = np.asarray(sp.vectors[IMAGE], dtype=np.float32)
-            look = sp.vectors.get(LOOK)
-            look = np.asarray(look, dtype=np.float32) if look is not None else None
-            points.append(_point(w, image, vec, now, look))
-            count(w)
-        store.upsert(points)
-        if on_batch:
-            on_batch(len(points))
-    full = [w for w in p.work if not w.caption_only]
-    if not full:
-        report.failed.sort(key=lambda f: f["file"])
-        return
-    n_workers = workers or min(8, os.cpu_count() or 1)
+    writer = Writer(store, on_batch)
+    # Caption-only changes keep the stored image vectors: no decode, no image model call.
+    lost: set[int] = set()
+    for batch in batches([w for w in p.work if w.caption_only], batch_size):
+        reused, gone = read_stored(store, batch)
+        lost.update(id(w) for w in gone)
+        writer.write([r.work for r in reused], embed_captions(encoder, reused, now))
+    full = [w for w in p.work if not w.caption_only or id(w) in lost]
     bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not progress or not full)
     try:
-        stream = decode_stream(
-            full, encoder.preprocess, n_workers, max_pixels, window=4 * batch_size
-        )
-        for batch in _batches(stream, batch_size):
+        stream = decode_stream(full, encoder.preprocess, workers, max_pixels, 4 * batch_size)
+        for batch in batches(stream, batch_size):
             ok = [(w, a) for w, a in batch if not isinstance(a, str)]
-            for w, a in batch:
-                if isinstance(a, str):
-                    report.failed.append({"file": w.item.rel, "reason": a})
-            if ok:
-                img_vecs = encoder.encode_pixels(np.stack([a for _, a in ok]))
-                captioned = [w.item.caption for w, _ in ok if w.item.caption]
-                cap_vecs = encoder.encode_texts(captioned)
-                points, j = [], 0
-                for (w, a), iv in zip(ok, img_vecs, strict=True):
-                    cv = None
-                    if w.item.caption:
-                        cv, j = cap_vecs[j], j + 1
-                    points.append(_point(w, iv, cv, now, look_vector(a)))
-                    count(w)
-                store.upsert(points)
-                report.embedded += len(points)
-                if on_batch:
-                    on_batch(len(points))
+            report.failed += [
+                {"file": w.item.rel, "reason": a} for w, a in batch if isinstance(a, str)
+            ]
+            writer.write([w for w, _ in ok], embed_photos(encoder, ok, now))
+            report.embedded += len(ok)
             bar.update(len(batch))
     finally:
         bar.close()
+    report.added += writer.added
+    report.updated += writer.updated
     report.failed.sort(key=lambda f: f["file"])
-
-
-def _point(
-    w: Work,
-    image_vec: np.ndarray,
-    caption_vec: np.ndarray | None,
-    now: str,
-    look: np.ndarray | None = None,
-) -> PointData:
-    caption = w.item.caption
-    return PointData(
-        file=w.item.rel,
-        caption=caption,
-        image=image_vec,
-        caption_vector=caption_vec,
-        keywords=sparse_vector(caption) if caption else None,
-        hash=w.hash,
-        image_hash=w.image_hash,
-        ingested_at=now,
-        look=look,
-    )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.onnx_int8 import default_cache_dir
-
 DEFAULT_CLIP_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tuwen``, else ``~/.cache/tuwen`` (``TUWEN_CACHE_DIR`` overrides it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tuwen"
+
+
+#: The generation backends, the one list that settings, the CLI and the generator factory use.
+LlmBackend = Literal["auto", "transformers", "openai", "extractive"]
+LLM_BACKENDS: tuple[str, ...] = get_args(LlmBackend)
 
 
 class Settings(BaseSettings):
@@ -42,7 +52,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="per request body")
     max_upload_pixels: int = Field(40_000_000, ge=1, description="per uploaded photo")
 
-    llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
+    llm: LlmBackend = Field(
         "auto",
         description="auto: openai if llm_base_url is set, transformers if llm_model is set, else extractive",
     )
@@ -55,6 +65,12 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_revision: str | None = None
     llm_trust_remote_code: bool = False
+    llm_retry_s: float = Field(
+        30.0, gt=0, description="after an LLM failure, answer extractively this long, then retry"
+    )
+    llm_retry_max_s: float = Field(
+        600.0, gt=0, description="longest back-off (it doubles with each failure in a row)"
+    )
     router_model: str | None = Field(
         None, description="sentence-transformers model (hub id or dir) for the embedding router"
     )

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.citations import IMAGE_EXTENSIONS, extract_citations
+from ingest.images import IMAGE_EXTENSIONS
+from service.answering.citations import extract_citations
 
 ATTRIBUTE_TYPES: tuple[str, ...] = ("color", "category", "gender", "usage")
 METRIC_KEYS: tuple[str, ...] = (

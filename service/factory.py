@@ -1,58 +1,22 @@
-"""Build the answering core from settings: store, encoder, retriever, generator."""
+"""The composition root: the answering core and the HTTP server's state, built from settings
+(store, encoders, retriever, generator, router)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from ingest.encoders import ClipEncoder, LazyClipEncoder, ModelNotFound
-from ingest.settings import DEFAULT_CLIP_MODEL, Settings
-from ingest.store import Store, open_store
-from service.answer import Answerer
-from service.llm import Generator, make_generator
-from service.retrieve import Retriever
-from service.router import EmbeddingRouter, route
-
-
-def generator_from(settings: Settings, backend: str | None = None) -> Generator:
-    """The generation backend the settings name (``backend`` overrides ``settings.llm``)."""
-    name = backend or settings.llm_backend()
-    if name == "auto":
-        name = settings.model_copy(update={"llm": "auto"}).llm_backend()
-    return make_generator(
-        name,
-        model=settings.llm_model,
-        device=settings.device,
-        dtype=settings.dtype,
-        trust_remote_code=settings.llm_trust_remote_code,
-        revision=settings.llm_revision,
-        base_url=settings.llm_base_url,
-        api_key=settings.llm_api_key,
-    )
-
-
-def encoder_for(settings: Settings, store: Store, *, lazy: bool = False) -> ClipEncoder:
-    """The CLIP model to use with ``store``: the one set, else the one the collection was
-    built with, else the default for a new collection. ``lazy`` defers loading the weights
-    until they are needed (its fingerprint is known at once)."""
-    name = settings.clip_model
-    if not name:
-        fp = store.stored_fingerprint()
-        name = fp.model if fp else DEFAULT_CLIP_MODEL
-    kw = {
-        "revision": settings.clip_revision,
-        "device": settings.device,
-        "dtype": settings.dtype,
-        "int8_runtime": settings.int8_runtime,
-        "cache_dir": settings.cache_dir,
-    }
-    # Captions are embedded with the float text tower (they are stored); queries may use int8.
-    vision = ("vision",) if settings.image_int8 else ()
-    if lazy:
-        return LazyClipEncoder(name, int8=vision, **kw)  # type: ignore[return-value]
-    return ClipEncoder.from_pretrained(
-        name, int8=vision + (("text",) if settings.text_int8 else ()), **kw
-    )
+from ingest.models.fingerprint import ModelNotFound
+from ingest.models.roles import encoders_for
+from ingest.settings import Settings
+from ingest.store import open_store
+from service.answering.answerer import Answerer
+from service.answering.retrieve import Retriever
+from service.generation import generator_from
+from service.http.state import Service
+from service.routing import EmbeddingRouter, route
 
 
 def router_from(settings: Settings):
@@ -77,7 +41,7 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
     """An :class:`Answerer` over the settings' collection; the store closes on exit."""
     with open_store(settings) as store:
         store.require()
-        retriever = Retriever(store, encoder_for(settings, store), look=settings.look)
+        retriever = Retriever(store, encoders_for(settings, store).query, look=settings.look)
         yield Answerer(
             retriever,
             generator_from(settings, llm),
@@ -85,3 +49,45 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
             token_budget=settings.token_budget,
             router=router_from(settings),
         )
+
+
+def build_service(
+    settings: Settings, *, retriever_options: Mapping[str, Any] | None = None
+) -> Service:
+    """The HTTP server's state: open the store, load the models the settings name, warm up.
+
+    Uploads embed with the document encoder, searches with the query encoder; concurrent
+    searches share text-encoder calls (``batch_texts``, see :mod:`service.answering.batcher`).
+
+    Args:
+        settings: What to serve. A new data dir starts with an empty catalog.
+        retriever_options: Keyword arguments for the :class:`Retriever` over the defaults
+            (benchmarks compare ``batch_texts``, ``batch_max`` and ``batch_wait_ms``).
+
+    Returns:
+        The service; :meth:`Service.close` closes its store.
+    """
+    store = open_store(settings)
+    retriever: Retriever | None = None
+    try:
+        encoders = encoders_for(settings, store)
+        store.ensure(encoders.fingerprint)
+        options = {"batch_texts": True, "look": settings.look, **(retriever_options or {})}
+        retriever = Retriever(store, encoders.query, **options)
+        answerer = Answerer(
+            retriever,
+            generator_from(settings),
+            k=settings.top_k,
+            token_budget=settings.token_budget,
+            router=router_from(settings),
+        )
+    except Exception:
+        if retriever is not None:
+            retriever.close()
+        store.close()
+        raise
+    uploads = (Path(settings.data_dir) / "uploads").resolve()
+    uploads.mkdir(parents=True, exist_ok=True)
+    service = Service(settings, store, answerer, encoders.document, uploads)
+    service.warm_up()
+    return service

@@ -7,9 +7,28 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, field_validator
 
-from service.retrieve import Retriever
+from service.answering.retrieve import Retriever
+
+#: The options of :meth:`Retriever.search` a call may set.
+SEARCH_OPTIONS: frozenset[str] = frozenset({"captioned_only", "exact_first", "lookalikes"})
+
+
+def _check_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(set(options) - SEARCH_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown search option(s) {', '.join(unknown)}; "
+            f"choose from k, {', '.join(sorted(SEARCH_OPTIONS))}"
+        )
+    return options
+
+
+def _check_k(k: Any, where: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"{where}: k must be a positive whole number, got {k!r}")
+    return k
 
 
 class CatalogRetriever(BaseRetriever):
@@ -17,24 +36,45 @@ class CatalogRetriever(BaseRetriever):
 
     Each document's ``page_content`` is the product caption (empty for unannotated photos) and
     its metadata holds ``image`` (the catalog file), ``score`` and ``id`` (the Qdrant point id).
+    A call may override ``k`` and the search options:
+    ``retriever.invoke("白色运动鞋", k=3, exact_first=True)``.
 
     Args:
-        retriever: tuwen's :class:`~service.retrieve.Retriever`.
+        retriever: tuwen's :class:`~service.answering.retrieve.Retriever`.
         k: Documents per query.
         captioned_only: Return annotated products only.
+        search_kwargs: Further options of :meth:`Retriever.search` for every query
+            (``exact_first``, ``lookalikes``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    retriever: Any
+    retriever: Retriever
     k: int = 8
     captioned_only: bool = False
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("k")
+    @classmethod
+    def _positive_k(cls, k: int) -> int:
+        return _check_k(k, "CatalogRetriever.k")
+
+    @field_validator("search_kwargs")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return _check_options(dict(options), "CatalogRetriever.search_kwargs")
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        r: Retriever = self.retriever
-        hits = r.text_search(query, self.k, captioned_only=self.captioned_only)
+        """The ``k`` best products for ``query`` (``k`` and options per call override)."""
+        k = _check_k(kwargs.pop("k", self.k), "CatalogRetriever.invoke")
+        options = {
+            "captioned_only": self.captioned_only,
+            **self.search_kwargs,
+            **_check_options(kwargs, "CatalogRetriever.invoke"),
+        }
+        hits = self.retriever.search(query, k, **options)
         return [
             Document(
                 page_content=h.caption or "",

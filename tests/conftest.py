@@ -80,16 +80,14 @@ def _cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
     """A 2-layer Chinese-CLIP with a character vocabulary, saved with save_pretrained."""
-    from ingest.architectures import build_chinese_clip, caption_vocab
+    from tests.tiny_models import tiny_chinese_clip
 
-    out = tmp_path_factory.mktemp("tiny-clip")
-    build_chinese_clip(out, caption_vocab(CAPTIONS), "tiny", seed=0)
-    return out
+    return tiny_chinese_clip(tmp_path_factory.mktemp("tiny-clip"), CAPTIONS)
 
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_clip_dir):
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
 
     return ClipEncoder.from_pretrained(tiny_clip_dir, dtype="float32")
 

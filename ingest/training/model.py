@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ingest.encoders import ClipEncoder
 from ingest.images import Preprocess
+from ingest.models.clip import ClipEncoder
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,10 @@ def build_scratch(
     image_size: int | None = None,
     seed: int = 0,
 ) -> Trainable:
-    """A random-weight Chinese-CLIP of a named size (``ingest.architectures.SIZES``) with a
-    vocabulary built from ``captions``, initialised so that it trains (see
+    """A random-weight Chinese-CLIP of a named size (``ingest.models.architectures.SIZES``)
+    with a vocabulary built from ``captions``, initialised so that it trains (see
     :func:`init_for_contrastive_training`)."""
-    from ingest.architectures import build_chinese_clip, caption_vocab
+    from ingest.models.architectures import build_chinese_clip, caption_vocab
 
     tmp = Path(tempfile.mkdtemp(prefix="tuwen-scratch-"))
     try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -63,12 +64,12 @@ def test_caption_change_updates_one_point_without_decoding(
             "ASICS运动鞋 男士款 白色 运动风格 1号", "ASICS运动鞋 女士款 粉色 运动风格"
         )
         captions.write_text(text, encoding="utf-8")
-        import ingest.job as job
+        import ingest.stages as stages
 
         def no_decode(*a, **k):
             raise AssertionError("a caption-only change must not decode images")
 
-        monkeypatch.setattr(job, "decode_for_model", no_decode)
+        monkeypatch.setattr(stages, "decode_for_model", no_decode)
         r = ingest(images, captions, store, tiny_encoder)
         assert (r.added, r.updated, r.unchanged, r.embedded) == (0, 1, 9, 0)
         after = store.get_file("1001.jpg", [IMAGE, CAPTION])
@@ -162,7 +163,7 @@ DRIVER = textwrap.dedent(
     """
     import os, signal, sys
     from ingest.catalog import load_catalog
-    from ingest.encoders import ClipEncoder
+    from ingest.models.clip import ClipEncoder
     from ingest.job import run_ingest
     from ingest.store import EdgeStore
 
@@ -210,15 +211,25 @@ def assert_same_collection(a, b):
             assert np.allclose(va, vb, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_kill_9_at_several_points_then_rerun_equals_a_clean_run(
-    tmp_path, tiny_clip_dir, tiny_encoder
-):
+@pytest.fixture
+def clean_run(tmp_path, tiny_encoder):
+    """A 24-photo catalog and the snapshot of a clean, uninterrupted run over it."""
     images, captions = make_catalog(tmp_path / "cat", n=24, captioned=18)
     with EdgeStore(tmp_path / "clean") as clean:
         ingest(images, captions, clean, tiny_encoder)
-        expected = snapshot(clean)
-    env = dict(os.environ, PYTHONPATH=str(REPO), TUWEN_DTYPE="float32", TUWEN_IMAGE_INT8="0")
+        return images, captions, snapshot(clean)
+
+
+def child_env():
+    return dict(os.environ, PYTHONPATH=str(REPO), TUWEN_DTYPE="float32", TUWEN_IMAGE_INT8="0")
+
+
+@pytest.mark.slow
+def test_kill_9_after_several_batches_then_rerun_equals_a_clean_run(
+    clean_run, tmp_path, tiny_clip_dir, tiny_encoder
+):
+    images, captions, expected = clean_run
+    env = child_env()
     for kill_after in (1, 3, 5):
         data = tmp_path / f"killed-{kill_after}"
         proc = subprocess.run(
@@ -244,12 +255,16 @@ def test_kill_9_at_several_points_then_rerun_equals_a_clean_run(
             r = ingest(images, captions, store, tiny_encoder)
             assert r.added == 24 - partial and r.unchanged == partial and not r.failed
             assert_same_collection(snapshot(store), expected)
-    # and a kill at an arbitrary moment of the real command, then the real command again
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_ingest_command_mid_run_then_rerun_equals_a_clean_run(
+    clean_run, tmp_path, tiny_clip_dir
+):
+    images, captions, expected = clean_run
+    env = child_env()
     data = tmp_path / "killed-cli"
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
+    args = [
         "ingest",
         str(images),
         "--captions",
@@ -262,17 +277,81 @@ def test_kill_9_at_several_points_then_rerun_equals_a_clean_run(
         "2",
         "--workers",
         "1",
-        "-q",
     ]
-    for delay in (0.5, 3.0, 4.5):
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=30)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    written = 0
+    for at_least in (2, 4, 2):
+        shown = kill_when_written(CLI_DRIVER, ["0.3", *args], env, 24 - written, at_least)
+        with EdgeStore(data) as store:
+            now = store.count()
+        # the kill landed mid-run: after the points the bar showed, before the last one
+        assert written + shown <= now < 24, (written, shown, now)
+        written = now
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_DRIVER, "0", *args, "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert f"added {24 - written}, updated 0, unchanged {written}," in done.stdout
     with EdgeStore(data) as store:
         assert_same_collection(snapshot(store), expected)
+
+
+# The real ``tuwen ingest`` in a child process, each upsert delayed by argv[1] seconds so that a
+# kill sent once the progress bar moves lands while the run is still writing.
+CLI_DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    from ingest.store import EdgeStore
+    from service.cli import main
+
+    delay = float(sys.argv[1])
+    upsert = EdgeStore.upsert
+
+    def slow_upsert(self, points):
+        time.sleep(delay)
+        upsert(self, points)
+
+    EdgeStore.upsert = slow_upsert
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+BAR = re.compile(rb"\| *(\d+)/(\d+) \[")
+
+
+def kill_when_written(driver, args, env, total, at_least, timeout=120.0):
+    """Run ``driver``, kill -9 it once its progress bar shows ``at_least`` of ``total`` photos
+    written, and return the count the bar showed; fail if the run ended before the kill."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", driver, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    watchdog = threading.Timer(timeout, p.kill)
+    watchdog.start()
+    shown, tail, log = 0, b"", b""
+    try:
+        while shown < at_least:
+            chunk = p.stderr.read1(4096)
+            if not chunk:
+                break
+            log += chunk
+            tail = (tail + chunk)[-400:]
+            for m in BAR.finditer(tail):
+                assert int(m.group(2)) == total, log.decode(errors="replace")[-2000:]
+                shown = max(shown, int(m.group(1)))
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+        p.stderr.close()
+    assert shown >= at_least, log.decode(errors="replace")[-2000:]
+    assert p.returncode == -signal.SIGKILL, log.decode(errors="replace")[-2000:]
+    assert shown < total, f"the bar showed all {total} photos written before the kill"
+    return shown
 
 
 def test_points_carry_the_look_of_the_model_pixels_and_keep_it_on_caption_change(

@@ -25,3 +25,21 @@ def test_sparse_vector_counts_terms_and_query_matches_caption_terms():
     query = sparse_vector("蓝色的运动T恤")
     assert set(query.indices) <= set(doc.indices)
     assert not sparse_vector("的 了 吗？")
+
+
+def test_one_vocabulary_two_tiers_of_stop_words():
+    from ingest.keywords import FUNCTION_WORDS, STOP_WORDS, words
+
+    assert FUNCTION_WORDS < STOP_WORDS
+    question = "请对给定的图片进行描述。"
+    assert words(question, drop=FUNCTION_WORDS) == ["给定", "图片", "进行", "描述"]
+    assert tokenize(question) == []  # every word is question boilerplate to keyword search
+
+
+def test_extra_dictionary_words_get_their_own_tokenizer():
+    from ingest.keywords import jieba_tokenizer, words
+
+    assert jieba_tokenizer() is jieba_tokenizer()
+    assert words("男女通用的吗") == ["男女", "通用", "的", "吗"]
+    assert words("男女通用的吗", extra_words=("男女通用",)) == ["男女通用", "的", "吗"]
+    assert tokenize("男女通用的吗") == ["男女", "通用"]  # the keyword tokenizer is unchanged

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from ingest.encoders import Fingerprint
 from ingest.keywords import sparse_vector
 from ingest.look import DIM as LOOK_DIM
 from ingest.look import LOOK
+from ingest.models.fingerprint import Fingerprint
 from ingest.store import (
     CAPTION,
     IMAGE,
@@ -82,6 +82,29 @@ def test_new_collection_has_no_fingerprint_until_created(store):
     store.ensure(FP)
     assert store.stored_fingerprint() == FP
     store.ensure(FP)  # same model: accepted
+
+
+def test_reading_a_missing_collection_finds_nothing_and_searching_it_says_what_to_do(store):
+    assert store.get([point_id("a.jpg")]) == [] and store.get_file("a.jpg") is None
+    assert store.manifest() == {} and store.entries([point_id("a.jpg")]) == {}
+    assert store.with_caption("男士黑色衬衫") == []
+    assert store.count(captioned_only=True) == 0 and not store.has_look
+    with pytest.raises(StoreError, match="tuwen ingest"):
+        store.search(Search((Leg(unit(1, 0, 0, 0), IMAGE, 10),), limit=1))
+    assert store.search_batch([]) == []
+
+
+def test_scrolling_pages_through_more_points_than_one_page(store, monkeypatch):
+    import ingest.store.edge
+    import ingest.store.server
+
+    for module in (ingest.store.edge, ingest.store.server):
+        monkeypatch.setattr(module, "PAGE", 3)
+    store.ensure(FP)
+    files = [f"p{i:02d}.jpg" for i in range(8)]
+    store.upsert([point(f, (1, i, 0, 0), "男士衬衫", (1, i, 0, 0)) for i, f in enumerate(files)])
+    assert sorted(e.file for e in store.manifest().values()) == files
+    assert len(store.with_caption("男士衬衫", limit=7)) == 7
 
 
 def test_other_model_is_refused_with_advice(filled):

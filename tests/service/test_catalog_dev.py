@@ -13,10 +13,9 @@ import pytest
 from ingest.catalog import load_catalog, walk_images
 from ingest.job import run_ingest
 from ingest.store import EdgeStore
-from service.answer import Answerer
+from service.answering.answerer import Answerer
+from service.answering.retrieve import Retriever
 from service.evaluate import evaluate
-from service.llm import ExtractiveGenerator
-from service.retrieve import Retriever
 
 KIND_OF_TYPE = {
     "retrieve": "retrieve",
@@ -37,7 +36,7 @@ def test_all_dev_questions_are_answered_with_valid_citations(catalog_dev, tiny_e
     with EdgeStore(tmp_path / "data") as store:
         report = run_ingest(catalog, store, tiny_encoder, progress=False, workers=2, batch_size=64)
         assert report.added == 3787 and not report.failed
-        answerer = Answerer(Retriever(store, tiny_encoder), ExtractiveGenerator())
+        answerer = Answerer(Retriever(store, tiny_encoder))
         outputs = []
         for q, t in zip(queries, truth, strict=True):
             a = answerer.ask(q["question"], q["related_image"] or None)

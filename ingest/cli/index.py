@@ -1,0 +1,143 @@
+"""``tuwen ingest`` (a catalog into the store, locally or ``--via`` a server) and
+``tuwen stats`` (what the collection holds)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ingest.cli.base import EXIT_OK, EXIT_PARTIAL, add_store_options, settings_from
+
+log = logging.getLogger("tuwen")
+
+
+def add_ingest(sub: argparse._SubParsersAction) -> None:
+    """Adds ``tuwen ingest``.
+
+    Args:
+        sub: The ``tuwen`` subcommands.
+    """
+    p = sub.add_parser("ingest", help="index a folder of photos and a caption CSV into Qdrant")
+    p.add_argument("images_dir", type=Path, help="folder of product photos (subfolders are walked)")
+    p.add_argument("--captions", type=Path, help="caption CSV with image,text columns")
+    p.add_argument("--prune", action="store_true", help="remove points whose photo is gone")
+    p.add_argument(
+        "--batch-size", type=int, help="images per model call and upsert (TUWEN_BATCH_SIZE)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="decode processes, 0 = one per core (TUWEN_DECODE_WORKERS)"
+    )
+    p.add_argument("--report", type=Path, help="write the run's report as JSON here")
+    p.add_argument(
+        "--via", metavar="URL", help="send new/changed products to a running `tuwen serve` at URL"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_store_options(p)
+    p.set_defaults(func=cmd_ingest)
+
+
+def add_stats(sub: argparse._SubParsersAction) -> None:
+    """Adds ``tuwen stats``.
+
+    Args:
+        sub: The ``tuwen`` subcommands.
+    """
+    p = sub.add_parser("stats", help="what the collection holds")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    add_store_options(p)
+    p.set_defaults(func=cmd_stats)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Indexes a catalog: new and changed photos are embedded and written, the rest skipped.
+
+    Args:
+        args: The parsed ``tuwen ingest`` command line.
+
+    Returns:
+        ``EXIT_OK``, or ``EXIT_PARTIAL`` when some photos failed (the report lists them).
+    """
+    from ingest.atomic import write_json_atomic
+    from ingest.catalog import load_catalog
+
+    settings = settings_from(args)
+    catalog = load_catalog(args.images_dir, args.captions)
+    notes = catalog.warnings()
+    for w in notes[:10]:
+        log.warning("%s", w)
+    if len(notes) > 10:
+        log.warning("... and %d more notes about %s", len(notes) - 10, args.captions)
+    print(
+        f"catalog: {len(catalog.items)} photos, {catalog.captioned} with captions"
+        + (f" ({catalog.encoding})" if catalog.encoding else ""),
+        file=sys.stderr,
+    )
+    if args.via:
+        import httpx
+
+        from ingest.remote import push_catalog
+
+        with httpx.Client(base_url=args.via, timeout=300) as client:
+            report = push_catalog(
+                catalog,
+                client,
+                prune=args.prune,
+                batch_size=min(settings.batch_size, 64),
+                progress=not args.quiet,
+            )
+    else:
+        from ingest.job import run_ingest
+        from ingest.models.roles import encoders_for
+        from ingest.store import open_store
+
+        with open_store(settings) as store:
+            encoder = encoders_for(settings, store, lazy=True).document
+            report = run_ingest(
+                catalog,
+                store,
+                encoder,
+                prune=args.prune,
+                batch_size=settings.batch_size,
+                workers=settings.decode_workers,
+                progress=not args.quiet,
+            )
+    print(report.summary())
+    if args.report:
+        write_json_atomic(Path(args.report), report.to_json())
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Prints the collection's point counts, model fingerprint and location.
+
+    Args:
+        args: The parsed ``tuwen stats`` command line.
+
+    Returns:
+        ``EXIT_OK``.
+    """
+    from ingest.store import open_store
+
+    settings = settings_from(args)
+    with open_store(settings) as store:
+        fp = store.stored_fingerprint()
+        stats = {
+            "points": store.count(),
+            "captioned": store.count(captioned_only=True),
+            "model": fp.to_dict() if fp else None,
+            "collection": store.collection,
+            "store": "qdrant-server" if settings.qdrant_url else "qdrant-edge",
+            "data_dir": None if settings.qdrant_url else str(Path(settings.data_dir).resolve()),
+            "qdrant_url": settings.qdrant_url,
+        }
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+    else:
+        for k, v in stats.items():
+            if isinstance(v, dict):
+                v = f"{v['model']} (revision {v['revision']}, dim {v['dim']})"
+            print(f"{k:>11}: {v}")
+    return EXIT_OK

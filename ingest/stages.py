@@ -1,0 +1,223 @@
+"""The stages of a write: read and decode → embed → write.
+
+:mod:`ingest.job` joins them into a run:
+
+- read/decode (:func:`decode_stream`): planned work → model-ready pixels, or the reason a file
+  failed, decoded ahead in a pool of worker processes and yielded in plan order;
+- read back (:func:`read_stored`): caption-only work → the stored image and look vectors,
+  which are kept, so such work is never decoded;
+- embed (:func:`embed_photos`, :func:`embed_captions`): a batch in → whole points out, one
+  model call per tower per batch;
+- write (:class:`Writer`): one upsert of whole points (vectors and payload with the content
+  hash) per batch, so a run killed at any moment leaves only complete points.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+from ingest.images import Preprocess, decode_for_model
+from ingest.keywords import sparse_vector
+from ingest.look import LOOK, look_vector
+from ingest.plan import Work
+from ingest.store import IMAGE, PointData, Store, point_id
+
+if TYPE_CHECKING:
+    from ingest.models.clip import ClipEncoder
+
+T = TypeVar("T")
+
+Decoded = tuple[Work, np.ndarray | str]
+"""A work item with its ``(H, W, 3)`` uint8 pixels, or the reason its file failed to decode."""
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last one may be shorter).
+
+    Args:
+        items: Any iterable, consumed lazily.
+        size: Items per list, at least 1.
+    """
+    batch: list[T] = []
+    for x in items:
+        batch.append(x)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decode_stream(
+    work: Sequence[Work], preprocess: Preprocess, workers: int, max_pixels: int, window: int
+) -> Iterator[Decoded]:
+    """The read/decode stage: each work item's pixels (or failure reason), in order.
+
+    Args:
+        work: The items to decode.
+        preprocess: The model's resize and crop.
+        workers: Decode processes; 1 or fewer decodes in this process.
+        max_pixels: Decompression-bomb limit.
+        window: How many items are decoded ahead of the consumer.
+    """
+    if workers <= 1 or not work:
+        for w in work:
+            yield w, decode_for_model(str(w.item.path), preprocess, max_pixels)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+
+        def submit(w: Work) -> tuple[Work, cf.Future]:
+            return w, pool.submit(decode_for_model, str(w.item.path), preprocess, max_pixels)
+
+        it = iter(work)
+        pending: deque[tuple[Work, cf.Future]] = deque()
+        for w in it:
+            pending.append(submit(w))
+            if len(pending) >= window:
+                break
+        while pending:
+            w, fut = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(submit(nxt))
+            yield w, fut.result()
+
+
+@dataclass
+class Reused:
+    """Caption-only work with the stored vectors it keeps."""
+
+    work: Work
+    image: np.ndarray
+    look: np.ndarray | None
+
+
+def read_stored(store: Store, work: Sequence[Work]) -> tuple[list[Reused], list[Work]]:
+    """The read-back stage for caption-only work: the stored image (and look) vectors.
+
+    Args:
+        store: The open store.
+        work: Caption-only work items.
+
+    Returns:
+        ``(reused, lost)``: the items whose stored image vector was read, in order, and those
+        whose point has gone or lacks it (they must be embedded in full).
+    """
+    names = [IMAGE, LOOK] if store.has_look else [IMAGE]
+    stored = {sp.id: sp for sp in store.get([point_id(w.item.rel) for w in work], names)}
+    reused: list[Reused] = []
+    lost: list[Work] = []
+    for w in work:
+        sp = stored.get(point_id(w.item.rel))
+        if sp is None or IMAGE not in sp.vectors:
+            lost.append(w)
+            continue
+        look = sp.vectors.get(LOOK)
+        reused.append(
+            Reused(
+                w,
+                np.asarray(sp.vectors[IMAGE], dtype=np.float32),
+                None if look is None else np.asarray(look, dtype=np.float32),
+            )
+        )
+    return reused, lost
+
+
+def embed_photos(encoder: ClipEncoder, batch: Sequence[Decoded], now: str) -> list[PointData]:
+    """The embed stage for decoded photos: whole points, one per input, in order.
+
+    Args:
+        encoder: The document encoder (photos and captions embedded in float).
+        batch: Successfully decoded work items (pixels, not failure reasons).
+        now: The ``ingested_at`` timestamp.
+    """
+    if not batch:
+        return []
+    pixels = [a for _, a in batch]
+    if any(isinstance(a, str) for a in pixels):
+        raise ValueError("embed_photos: the batch holds a failed decode; drop it first")
+    img_vecs = encoder.encode_pixels(np.stack(pixels))
+    cap_vecs = iter(encoder.encode_texts([w.item.caption for w, _ in batch if w.item.caption]))
+    return [
+        _point(w, iv, next(cap_vecs) if w.item.caption else None, now, look_vector(a))
+        for (w, a), iv in zip(batch, img_vecs, strict=True)
+    ]
+
+
+def embed_captions(encoder: ClipEncoder, batch: Sequence[Reused], now: str) -> list[PointData]:
+    """The embed stage for caption-only changes: the new caption, the stored image vectors.
+
+    Args:
+        encoder: The document encoder.
+        batch: Items with the vectors read back by :func:`read_stored`.
+        now: The ``ingested_at`` timestamp.
+    """
+    if not batch:
+        return []
+    captions = [r.work.item.caption for r in batch if r.work.item.caption]
+    cap_vecs = iter(encoder.encode_texts(captions))
+    return [
+        _point(r.work, r.image, next(cap_vecs) if r.work.item.caption else None, now, r.look)
+        for r in batch
+    ]
+
+
+class Writer:
+    """The write stage: each batch of whole points in one upsert, then counted.
+
+    Args:
+        store: The open store.
+        on_batch: Called with the number of points after each upsert.
+
+    Attributes:
+        added: Points written for files the store did not hold.
+        updated: Points written over an older version.
+    """
+
+    def __init__(self, store: Store, on_batch: Callable[[int], None] | None = None) -> None:
+        self.store = store
+        self.on_batch = on_batch
+        self.added = 0
+        self.updated = 0
+
+    def write(self, work: Sequence[Work], points: Sequence[PointData]) -> None:
+        """Upsert ``points`` (one per item of ``work``, in order); an empty batch is a no-op."""
+        if len(work) != len(points):
+            raise ValueError(f"Writer.write: {len(work)} work items but {len(points)} points")
+        if not points:
+            return
+        self.store.upsert(points)
+        new = sum(w.is_new for w in work)
+        self.added += new
+        self.updated += len(work) - new
+        if self.on_batch:
+            self.on_batch(len(points))
+
+
+def _point(
+    w: Work,
+    image_vec: np.ndarray,
+    caption_vec: np.ndarray | None,
+    now: str,
+    look: np.ndarray | None,
+) -> PointData:
+    caption = w.item.caption
+    return PointData(
+        file=w.item.rel,
+        caption=caption,
+        image=image_vec,
+        caption_vector=caption_vec,
+        keywords=sparse_vector(caption) if caption else None,
+        hash=w.hash,
+        image_hash=w.image_hash,
+        ingested_at=now,
+        look=look,
+    )

@@ -1,0 +1,102 @@
+"""Reciprocal-rank fusion: several rankings of the catalog made into one.
+
+Every ranking that combines more than one input goes through :func:`fuse`. An input is a
+:class:`~ingest.store.Leg` (a query vector against one named vector, searched in the store)
+or a ranked hit list already in hand. A request made of legs alone is fused inside the
+store's query (Qdrant's RRF: one round trip, and only the fused top comes back); a request
+with ranked lists among its inputs has its legs searched alone, in the same batch, and is
+fused here with the same formula.
+
+The formula, both ways: ``score = Σ 1 / (k + position)``, position counted from 0 in each
+input; equal scores are ordered by file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.hits import Hit
+from ingest.store import Leg, Search, Store
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One ranking to compute.
+
+    Attributes:
+        legs: Store searches to fuse. One leg and no ranked list is a plain
+            nearest-neighbour search.
+        limit: Most hits returned.
+        k: The RRF constant: the larger, the less the first positions outweigh the rest.
+        ranked: Rankings already in hand, fused with the legs (they count first).
+        captioned_only: Only annotated products.
+        uncaptioned_only: Only photos without a caption.
+        exclude_ids: Point ids never returned.
+    """
+
+    legs: tuple[Leg, ...]
+    limit: int
+    k: int = 60
+    ranked: tuple[Sequence[Hit], ...] = ()
+    captioned_only: bool = False
+    uncaptioned_only: bool = False
+    exclude_ids: tuple[str, ...] = ()
+
+    def _search(self, legs: tuple[Leg, ...], limit: int) -> Search:
+        return Search(
+            legs,
+            limit=limit,
+            captioned_only=self.captioned_only,
+            uncaptioned_only=self.uncaptioned_only,
+            exclude_ids=self.exclude_ids,
+            rrf_k=self.k,
+        )
+
+
+def rrf(lists: Sequence[Sequence[Hit]], k: int, limit: int | None = None) -> list[Hit]:
+    """Fuses ranked hit lists: ``score = Σ 1 / (k + position)``, position from 0.
+
+    Args:
+        lists: Rankings, best first.
+        k: The RRF constant.
+        limit: Most hits returned (default: all).
+
+    Returns:
+        The fused ranking, best first; equal scores by file name; scores rounded to 6 places.
+    """
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in lists:
+        for position, h in enumerate(hits):
+            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + position)
+            first.setdefault(h.id, h)
+    order = sorted(scores, key=lambda i: (-scores[i], first[i].file))[:limit]
+    return [Hit(i, first[i].file, first[i].caption, round(scores[i], 6)) for i in order]
+
+
+def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:
+    """Computes several fused rankings with one batched store query.
+
+    Args:
+        store: The store the legs search.
+        requests: The rankings to compute.
+
+    Returns:
+        One ranking per request, best first.
+    """
+    searches: list[Search] = []
+    slots: list[slice] = []
+    for r in requests:
+        start = len(searches)
+        if r.ranked:  # fused here: each leg searched alone, as deep as it reaches
+            searches += [r._search((leg,), leg.limit) for leg in r.legs]
+        elif r.legs:
+            searches.append(r._search(r.legs, r.limit))
+        slots.append(slice(start, len(searches)))
+    results = store.search_batch(searches)
+    out = []
+    for r, slot in zip(requests, slots, strict=True):
+        found = results[slot]
+        out.append(rrf([*r.ranked, *found], r.k, r.limit) if r.ranked else (found or [[]])[0])
+    return out

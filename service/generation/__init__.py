@@ -1,0 +1,24 @@
+"""Answer generation: one streaming interface, a module per backend, recovery from failures.
+
+- :mod:`~service.generation.transformers_chat`: a local chat model (GLM by default).
+- :mod:`~service.generation.openai_chat`: any OpenAI-compatible server, over SSE.
+- :mod:`~service.generation.recovering`: backs off after a failure and tries again.
+- :mod:`~service.generation.factory`: the backend the settings name (``None`` = extractive).
+
+The backends import torch/transformers or httpx only when used.
+"""
+
+from service.generation.base import Generator, GeneratorUnavailable, generate
+from service.generation.factory import BACKENDS, generator_from, load_backend, resolve_backend
+from service.generation.recovering import RecoveringGenerator
+
+__all__ = [
+    "BACKENDS",
+    "Generator",
+    "GeneratorUnavailable",
+    "RecoveringGenerator",
+    "generate",
+    "generator_from",
+    "load_backend",
+    "resolve_backend",
+]

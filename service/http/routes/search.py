@@ -1,0 +1,37 @@
+"""``GET /v1/search``: hybrid text search over the catalog."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.http.deps import ServiceDep
+from service.http.schemas import SearchResponse, SearchResult
+
+router = APIRouter(tags=["search"])
+
+
+@router.get(
+    "/v1/search",
+    response_model=SearchResponse,
+    summary="Hybrid text search over the catalog",
+    description="Products whose caption is exactly `q` come first (score 1.0), then the "
+    "hybrid ranking (image and caption vectors and jieba keywords, fused with RRF).",
+)
+def search(
+    service: ServiceDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="product text")],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> SearchResponse:
+    """The ``k`` best products for the text ``q``."""
+    t0 = time.perf_counter()
+    hits = service.retriever.search(q, k, exact_first=True)
+    service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
+    return SearchResponse(
+        query=q,
+        results=[
+            SearchResult(image=h.file, caption=h.caption, score=h.score, id=h.id) for h in hits
+        ],
+    )

@@ -1,0 +1,84 @@
+"""Rank fusion: one formula, whether the store fuses the legs or the lists are fused here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.hits import Hit
+from ingest.store import IMAGE, LOOK, EdgeStore, Leg, ServerStore, point_id
+from service.answering.fusion import Fused, fuse, rrf
+from tests.service.answering.test_retrieve import FP, hot, point, unit
+
+# qdrant-client's in-memory mode (the "server" store here) ignores payload indexes, and says so
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+
+
+def test_rrf_sums_reciprocal_positions():
+    a, b, c = (Hit(i, f"{i}.jpg", None, 0.0) for i in "abc")
+    fused = rrf([[a, b, c], [b, c], [b]], k=61)
+    assert [h.id for h in fused] == ["b", "c", "a"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61 + 1 / 61, abs=1e-6)
+    assert [h.id for h in rrf([[a, b, c]], k=61, limit=2)] == ["a", "b"]
+
+
+def test_rrf_orders_equal_scores_by_file_name():
+    a, b, c = (Hit(i, f"{i}.jpg", None, 0.0) for i in ("b", "a", "c"))
+    fused = rrf([[a, b, c], [b, a, c]], k=10)
+    assert [h.file for h in fused] == ["a.jpg", "b.jpg", "c.jpg"]  # a and b tie
+    assert fused[0].score == fused[1].score > fused[2].score
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    if request.param == "edge":
+        s = EdgeStore(tmp_path / "d")
+    else:
+        s = ServerStore(QdrantClient(":memory:"))
+    s.ensure(FP)
+    # distinct distances on both vectors, so that neither leg has ties
+    s.upsert(
+        [
+            point(f"{i}.jpg", (1, 0.07 * i, 0.03 * (i % 3), 0), unit(hot(0) + hot(9) * 0.37 * i))
+            for i in range(12)
+        ]
+    )
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("k", [1, 10, 60])
+def test_the_store_fuses_legs_with_the_same_formula(store, k):
+    """Legs fused in the store's query rank and score like their own rankings fused here."""
+    legs = (Leg(unit((1, 0.3, 0, 0)), IMAGE, 12), Leg(hot(0), LOOK, 12))
+    in_store = fuse(store, [Fused(legs, limit=6, k=k)])[0]
+    alone = fuse(store, [Fused((leg,), limit=12) for leg in legs])
+    here = rrf(alone, k, limit=6)
+    assert [h.file for h in in_store] == [h.file for h in here]
+    assert [h.score for h in in_store] == pytest.approx([h.score for h in here], abs=1e-6)
+
+
+def test_ranked_lists_are_fused_with_the_legs_and_count_first(store):
+    photo = Hit("x", "x.jpg", None, 0.0)  # a ranking already in hand, not in the store
+    leg = Leg(unit((1, 0, 0, 0)), IMAGE, 3)
+    fused, plain, empty = fuse(
+        store,
+        [
+            Fused((leg,), limit=3, k=61, ranked=([photo],)),
+            Fused((leg,), limit=3),
+            Fused((), limit=3, ranked=([],)),
+        ],
+    )
+    assert [h.file for h in plain] == ["0.jpg", "1.jpg", "2.jpg"]  # one leg: plain kNN scores
+    assert plain[0].score == pytest.approx(1.0)
+    assert [h.file for h in fused] == ["0.jpg", "x.jpg", "1.jpg"]  # 0.jpg and x.jpg tie
+    assert fused[0].score == fused[1].score == round(1 / 61, 6)
+    assert empty == []
+
+
+def test_filters_apply_to_every_leg(store):
+    legs = (Leg(unit((1, 0, 0, 0)), IMAGE, 12), Leg(hot(0), LOOK, 12))
+    hits = fuse(store, [Fused(legs, limit=12, exclude_ids=(point_id("0.jpg"),))])[0]
+    assert "0.jpg" not in {h.file for h in hits} and len(hits) == 11
+    assert np.isfinite([h.score for h in hits]).all()
