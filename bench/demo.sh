@@ -3,9 +3,14 @@
 # train a CLIP on the catalog's captioned photos, index the photos and captions into the
 # embedded Qdrant store, answer the questions of query.json with cited images, and score the
 # answers when the truth file is there.
+#
+# Each catalog keeps its own model and store, named after the caption CSV's folder:
+# models/<catalog>/clip and tuwen-data/<catalog>/.
 # With no downloadable weights here, TUWEN_CLIP_MODEL defaults to a model trained from scratch
-# on the catalog (TRAIN_MINUTES, default 15, on 2 CPU cores), made once under models/; set it
-# to a real or fine-tuned model to skip the training.
+# on the catalog, made once: a set number of epochs (TRAIN_EPOCHS, default 40), seeded, in
+# float32, so every machine trains the same model (a slower one takes longer, it does not get a
+# worse model). TRAIN_MINUTES optionally caps the training's wall time. Set TUWEN_CLIP_MODEL to a
+# real or fine-tuned model to skip the training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data/catalog-dev
@@ -13,17 +18,22 @@ IMAGES=${1:-$DATA/images}
 CAPTIONS=${2:-$DATA/train_annotation.csv}
 QUERIES=${3:-$DATA/query.json}
 TRUTH=${4:-$DATA/answers.json}
+CATALOG=$(basename "$(cd "$(dirname "$CAPTIONS")" && pwd)")
+export TUWEN_DATA_DIR=${TUWEN_DATA_DIR:-tuwen-data/$CATALOG}
 if [ -z "${TUWEN_CLIP_MODEL:-}" ]; then
-  export TUWEN_CLIP_MODEL=models/clip-catalog
-  [ -f "$TUWEN_CLIP_MODEL/config.json" ] || .venv/bin/tuwen finetune --images "$IMAGES" \
-    --captions "$CAPTIONS" --from-scratch --minutes "${TRAIN_MINUTES:-15}" --out "$TUWEN_CLIP_MODEL"
+  export TUWEN_CLIP_MODEL=models/$CATALOG/clip
+  if [ ! -f "$TUWEN_CLIP_MODEL/config.json" ]; then
+    .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --from-scratch \
+      --epochs "${TRAIN_EPOCHS:-40}" --precision fp32 --seed 0 \
+      ${TRAIN_MINUTES:+--minutes "$TRAIN_MINUTES"} --out "$TUWEN_CLIP_MODEL"
+  fi
 fi
-mkdir -p tuwen-data
-.venv/bin/tuwen ingest "$IMAGES" --captions "$CAPTIONS" --report tuwen-data/last-ingest.json || [ $? -eq 3 ]
+mkdir -p "$TUWEN_DATA_DIR"
+.venv/bin/tuwen ingest "$IMAGES" --captions "$CAPTIONS" --report "$TUWEN_DATA_DIR/last-ingest.json" || [ $? -eq 3 ]
 .venv/bin/tuwen stats
 if [ -f "$QUERIES" ]; then
-  .venv/bin/tuwen answer "$QUERIES" -o tuwen-data/answers.json || [ $? -eq 3 ]
+  .venv/bin/tuwen answer "$QUERIES" -o "$TUWEN_DATA_DIR/answers.json" || [ $? -eq 3 ]
   if [ -f "$TRUTH" ]; then
-    .venv/bin/tuwen eval tuwen-data/answers.json --truth "$TRUTH" --images "$IMAGES"
+    .venv/bin/tuwen eval "$TUWEN_DATA_DIR/answers.json" --truth "$TRUTH" --images "$IMAGES"
   fi
 fi
