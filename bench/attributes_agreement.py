@@ -29,14 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python bench/attributes_agreement.py` from anywhere
     sys.path.insert(0, str(REPO))
 
-from service.attributes import (  # noqa: E402
+from ingest.attributes import (  # noqa: E402
     ALL_FIELDS,
     FIELDS,
     Attributes,
     Lexicon,
     parse_caption,
 )
-from service.attributes import words as vocabulary  # noqa: E402
+from ingest.attributes import words as vocabulary  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 

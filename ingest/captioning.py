@@ -44,9 +44,7 @@ class Captioner(Protocol):
 
     name: str
 
-    def caption(
-        self, images: Sequence[Image.Image], image_vectors: np.ndarray
-    ) -> list[Generated]:
+    def caption(self, images: Sequence[Image.Image], image_vectors: np.ndarray) -> list[Generated]:
         """One proposal per photo, in order.
 
         Args:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ingest.downscale import jpeg_scale, keep_side, reduce_image, reduction
+
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF"})
 #: The file name extensions of catalog photos (lower case, no dot): the one list that
 #: catalogs, uploads and answer citations use.
@@ -20,6 +22,17 @@ IMAGE_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "jpe", "png", "webp", "bmp",
 IMAGE_SUFFIXES = frozenset(f".{e}" for e in IMAGE_EXTENSIONS)
 #: Pillow's own default decompression-bomb limit (about 89 megapixels).
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+_ORIENTATION = 0x0112  # the EXIF orientation tag
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 # Never let Pillow pad a truncated file with grey: a truncated file is an error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -44,6 +57,61 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     Returns:
         An RGB image with EXIF orientation applied and any alpha composited on white.
     """
+    img = open_image(source, max_pixels)
+    load_pixels(img)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is not worth losing the photo
+        pass
+    return to_rgb(img)
+
+
+def load_downscaled(
+    source: str | Path | bytes | Image.Image,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Image.Image:
+    """:func:`load_image`, but a photo whose shortest side is well over ``min_side`` is decoded
+    reduced (JPEG draft, then an integer box reduction; see :mod:`ingest.downscale`).
+
+    Args:
+        source: A file path, the file's bytes, or an image :func:`open_image` opened.
+        max_pixels: Images with more pixels are rejected before their pixels are decoded.
+        min_side: The shortest side to keep; ``None`` decodes at full size.
+
+    Returns:
+        An upright RGB image whose shortest side is at least ``min_side`` (or the photo's own).
+    """
+    img = source if isinstance(source, Image.Image) else open_image(source, max_pixels)
+    try:
+        orientation = img.getexif().get(_ORIENTATION)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is not worth losing the photo
+        orientation = None
+    if min_side and img.format in ("JPEG", "MPO") and jpeg_scale(img.size, min_side) > 1:
+        img.draft(img.mode, (min_side, min_side))
+    load_pixels(img)
+    img = reduce_image(img, reduction(img.size, min_side))
+    if orientation in _TRANSPOSE:
+        img = img.transpose(_TRANSPOSE[orientation])
+    return to_rgb(img)
+
+
+def open_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open a photo and check its header: an allowed format, at most ``max_pixels`` pixels.
+
+    No pixel is decoded yet (:func:`load_pixels` does that).
+
+    Args:
+        source: A file path or the file's bytes.
+        max_pixels: Images with more pixels are rejected.
+
+    Returns:
+        The opened image (its first frame selected).
+
+    Raises:
+        ImageError: For an empty file, unrecognised content, a format outside
+            :data:`ALLOWED_FORMATS` or a decompression bomb (the reason says which).
+    """
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     if not data:
         raise ImageError("empty file (0 bytes)")
@@ -59,26 +127,28 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
             raise ImageError(f"decompression bomb rejected: {e}") from None
         except Exception as e:  # noqa: BLE001 - any parser failure is a bad file
             raise ImageError(f"corrupt or truncated image header: {e}") from None
-        # Pillow opens a multi-picture JPEG (many phone photos) as "MPO": it is a JPEG.
-        if (img.format if img.format != "MPO" else "JPEG") not in ALLOWED_FORMATS:
-            raise ImageError(
-                f"content is {img.format}, not one of the allowed formats "
-                f"({', '.join(sorted(ALLOWED_FORMATS))})"
-            )
-        w, h = img.size
-        if w * h > max_pixels:
-            raise ImageError(f"decompression bomb rejected: {w}x{h} exceeds {max_pixels} pixels")
+    # Pillow opens a multi-picture JPEG (many phone photos) as "MPO": it is a JPEG.
+    if (img.format if img.format != "MPO" else "JPEG") not in ALLOWED_FORMATS:
+        raise ImageError(
+            f"content is {img.format}, not one of the allowed formats "
+            f"({', '.join(sorted(ALLOWED_FORMATS))})"
+        )
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageError(f"decompression bomb rejected: {w}x{h} exceeds {max_pixels} pixels")
+    return img
+
+
+def load_pixels(img: Image.Image) -> None:
+    """Decode an opened image's first frame, or raise :class:`ImageError` naming the damage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img.load()
         except Exception as e:  # noqa: BLE001
             raise ImageError(f"corrupt or truncated image data: {e}") from None
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # noqa: BLE001 - a broken EXIF block is not worth losing the photo
-        pass
-    return to_rgb(img)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -174,9 +244,14 @@ class Preprocess:
 
 
 def decode_for_model(path: str, preprocess: Preprocess, max_pixels: int) -> np.ndarray | str:
-    """Worker entry point: a file → the model's uint8 array, or the reason it failed."""
+    """Worker entry point: a file → the model's uint8 array, or the reason it failed.
+
+    Photos much larger than the model's input are decoded reduced
+    (:func:`ingest.downscale.load_downscaled`); smaller ones exactly as :func:`load_image`.
+    """
     try:
-        return preprocess.to_array(load_image(path, max_pixels=max_pixels))
+        img = load_downscaled(path, max_pixels, keep_side(preprocess))
+        return preprocess.to_array(img)
     except ImageError as e:
         return str(e)
     except OSError as e:

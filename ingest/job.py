@@ -4,6 +4,12 @@
 :func:`ingest.plan.plan` and run the stages of :mod:`ingest.stages`. Every point is written
 whole (vectors and payload with its content hash) in one upsert, so a run killed at any moment
 leaves only complete points; the next run's plan picks up the rest.
+
+A catalog run learns the lexicon of its captions (:class:`ingest.attributes.Lexicon`) and keeps
+it with the collection's metadata, so questions are parsed with the same lexicon; every point's
+attributes are parsed with it, and points made with another lexicon or payload schema get their
+payload rewritten. With a captioner, photos without a real caption get a generated one
+(:mod:`ingest.caption_stage`). Uploads parse with the stored lexicon.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from ingest.attributes import Annotator, Lexicon
 from ingest.catalog import Catalog, CatalogItem
 from ingest.images import DEFAULT_MAX_PIXELS
-from ingest.plan import Plan, plan
+from ingest.plan import Plan, Work, plan
 from ingest.stages import (
     Writer,
     batches,
@@ -26,11 +33,16 @@ from ingest.stages import (
     embed_captions,
     embed_photos,
     read_stored,
+    rewrite_payloads,
 )
 from ingest.store import Store, point_id
 
 if TYPE_CHECKING:
+    from ingest.captioning import Captioner
     from ingest.models.clip import ClipEncoder
+
+#: The collection metadata key of the catalog's lexicon.
+LEXICON = "lexicon"
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +57,11 @@ class IngestReport:
         unchanged: Files whose stored point already matched.
         removed: Points deleted because their file left the catalog.
         failed: ``{"file", "reason"}`` for every file that could not be read or decoded.
+        generated: Photos without a real caption that got a generated caption.
+        upgraded: Unchanged points whose payload (attributes) was rewritten.
         embedded: Photos run through the image model.
+        captioned: Photos the captioner looked at.
+        caption_seconds: Wall time of the captioning stage.
         seconds: Wall time of the run.
     """
 
@@ -54,7 +70,11 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    generated: int = 0
+    upgraded: int = 0
     embedded: int = 0
+    captioned: int = 0
+    caption_seconds: float = 0.0
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -65,6 +85,8 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": list(self.failed),
+            "generated": self.generated,
+            "upgraded": self.upgraded,
         }
 
     def summary(self) -> str:
@@ -72,9 +94,16 @@ class IngestReport:
         rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
         lines = [
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"removed {self.removed}, failed {len(self.failed)}",
+            f"removed {self.removed}, failed {len(self.failed)}, generated {self.generated}, "
+            f"upgraded {self.upgraded}",
             f"embedded {self.embedded} images in {self.seconds:.1f}s ({rate:.1f} images/s)",
         ]
+        if self.captioned:
+            speed = self.captioned / self.caption_seconds if self.caption_seconds > 0 else 0.0
+            lines.append(
+                f"captioned {self.captioned} images in {self.caption_seconds:.1f}s "
+                f"({speed:.1f} images/s), generated {self.generated} captions"
+            )
         lines += [f"  failed: {f['file']}: {f['reason']}" for f in self.failed]
         return "\n".join(lines)
 
@@ -90,6 +119,7 @@ def run_ingest(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    captioner: Captioner | None = None,
 ) -> IngestReport:
     """Bring the collection in line with the catalog.
 
@@ -103,20 +133,33 @@ def run_ingest(
         max_pixels: Decompression-bomb limit.
         progress: Show a progress bar on stderr.
         on_batch: Called with the number of points written after each upsert.
+        captioner: Caption the photos without a real caption that it has not looked at yet
+            (``tuwen ingest --caption-uncaptioned``); ``None``: no captioning (generated
+            captions already stored are kept).
 
     Returns:
         What the run did.
     """
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
-    p = plan(catalog.items, store.manifest())
+    store.ensure_indexes()
+    lexicon = Lexicon.learn(i.caption for i in catalog.items if i.caption)
+    store.set_metadata_value(LEXICON, lexicon.to_dict())  # before points are parsed with it
+    annotator = Annotator(lexicon)
+    p = plan(
+        catalog.items,
+        store.manifest(),
+        attributes_key=annotator.key,
+        captioner=captioner.name if captioner is not None else None,
+    )
     report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
     if prune and p.stale:
         store.delete(p.stale)
         report.removed = len(p.stale)
     workers = workers or min(8, os.cpu_count() or 1)
-    _execute(p, report, store, encoder, batch_size, workers, max_pixels, progress, on_batch)
-    if report.added or report.updated or report.removed:
+    run = _Run(store, encoder, annotator, batch_size, max_pixels, progress)
+    _execute(p, report, run, workers, on_batch, captioner)
+    if report.added or report.updated or report.removed or report.captioned:
         # Qdrant Edge builds its HNSW index only when asked; small collections return at once.
         t1 = time.perf_counter()
         if store.optimize():
@@ -150,49 +193,118 @@ def index_items(
     """
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
-    p = plan(items, store.entries([point_id(i.rel) for i in items]))
+    store.ensure_indexes()
+    annotator = Annotator(stored_lexicon(store))
+    p = plan(items, store.entries([point_id(i.rel) for i in items]), attributes_key=annotator.key)
     report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
-    _execute(p, report, store, encoder, batch_size, 1, max_pixels, False, None)
+    run = _Run(store, encoder, annotator, batch_size, max_pixels, False)
+    _execute(p, report, run, 1, None, None)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def stored_lexicon(store: Store) -> Lexicon | None:
+    """The lexicon kept with the collection by the last catalog run, if any.
+
+    Args:
+        store: An open store.
+
+    Returns:
+        The lexicon, or ``None`` (no collection, or one indexed before lexicons were kept).
+
+    Raises:
+        StoreError: The stored lexicon cannot be read (the message names the collection).
+    """
+    from ingest.store import StoreError
+
+    data = store.metadata_value(LEXICON)
+    if data is None:
+        return None
+    try:
+        return Lexicon.from_dict(data)
+    except (ValueError, AttributeError) as e:
+        raise StoreError(
+            f"collection {store.collection!r} at {store.location}: cannot read its stored "
+            f"lexicon ({e}); run `tuwen ingest` again to rewrite it"
+        ) from e
+
+
+@dataclass
+class _Run:
+    """What every stage of one run shares."""
+
+    store: Store
+    encoder: ClipEncoder
+    annotator: Annotator
+    batch_size: int
+    max_pixels: int
+    progress: bool
+    now: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
 
 
 def _execute(
     p: Plan,
     report: IngestReport,
-    store: Store,
-    encoder: ClipEncoder,
-    batch_size: int,
+    run: _Run,
     workers: int,
-    max_pixels: int,
-    progress: bool,
     on_batch: Callable[[int], None] | None,
+    captioner: Captioner | None,
 ) -> None:
-    """Run the plan's work through the stages, counting into ``report``."""
+    """Run the plan through the stages, counting into ``report``."""
     from tqdm import tqdm
 
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    store, encoder, annotator, size = run.store, run.encoder, run.annotator, run.batch_size
     writer = Writer(store, on_batch)
     # Caption-only changes keep the stored image vectors: no decode, no image model call.
     lost: set[int] = set()
-    for batch in batches([w for w in p.work if w.caption_only], batch_size):
+    for batch in batches([w for w in p.work if w.caption_only], size):
         reused, gone = read_stored(store, batch)
         lost.update(id(w) for w in gone)
-        writer.write([r.work for r in reused], embed_captions(encoder, reused, now))
+        writer.write([r.work for r in reused], embed_captions(encoder, reused, run.now, annotator))
     full = [w for w in p.work if not w.caption_only or id(w) in lost]
-    bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not progress or not full)
+    failed: set[int] = set()
+    bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not run.progress or not full)
     try:
-        stream = decode_stream(full, encoder.preprocess, workers, max_pixels, 4 * batch_size)
-        for batch in batches(stream, batch_size):
+        stream = decode_stream(full, encoder.preprocess, workers, run.max_pixels, 4 * size)
+        for batch in batches(stream, size):
             ok = [(w, a) for w, a in batch if not isinstance(a, str)]
             report.failed += [
                 {"file": w.item.rel, "reason": a} for w, a in batch if isinstance(a, str)
             ]
-            writer.write([w for w, _ in ok], embed_photos(encoder, ok, now))
+            failed.update(id(w) for w, a in batch if isinstance(a, str))
+            writer.write([w for w, _ in ok], embed_photos(encoder, ok, run.now, annotator))
             report.embedded += len(ok)
             bar.update(len(batch))
     finally:
         bar.close()
     report.added += writer.added
     report.updated += writer.updated
+    for batch in batches(p.payloads, 256):
+        report.upgraded += rewrite_payloads(store, batch, annotator)
+    if captioner is not None:
+        fresh = [w for w in p.work if not w.item.caption and id(w) not in failed]
+        _caption(report, run, captioner, [*fresh, *p.caption])
     report.failed.sort(key=lambda f: f["file"])
+
+
+def _caption(report: IngestReport, run: _Run, captioner: Captioner, work: list[Work]) -> None:
+    """The captioning stage over ``work``, counted into ``report``."""
+    from ingest.caption_stage import caption_photos
+
+    done = caption_photos(
+        run.store,
+        run.encoder,
+        captioner,
+        work,
+        run.annotator,
+        now=run.now,
+        batch_size=run.batch_size,
+        max_pixels=run.max_pixels,
+        progress=run.progress,
+    )
+    report.captioned += done.looked
+    report.generated += done.generated
+    report.caption_seconds += done.seconds
+    report.failed += done.failed

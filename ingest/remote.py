@@ -2,7 +2,9 @@
 
 The same planning as a local run (:func:`ingest.plan.plan`), against the server's manifest of
 content hashes (``GET /v1/manifest``): only new or changed photos travel
-(``POST /v1/products``), and the server embeds and writes them.
+(``POST /v1/products?replace=true``: the catalog is the truth for its names), and the server
+embeds and writes them. A server with ``TUWEN_API_KEY`` needs the client to send that key (the
+``tuwen ingest`` command does, from the same setting).
 """
 
 from __future__ import annotations
@@ -111,15 +113,23 @@ def _send(
         for it, data in batch
     ]
     r = client.post(
-        "/v1/products", files=files, data={"captions": [it.caption or "" for it, _ in batch]}
+        "/v1/products",
+        params={"replace": "true"},
+        files=files,
+        data={"captions": [it.caption or "" for it, _ in batch]},
     )
     if r.status_code < 400:
         body = r.json()
         report.added += body["added"]
         report.updated += body["updated"]
         report.unchanged += body["unchanged"]
+        report.failed += [
+            {"file": f["image"], "reason": f["reason"]} for f in body.get("failed", [])
+        ]
         yield len(batch)
         return
+    if r.status_code == 401:
+        _check(r, "upload (set TUWEN_API_KEY to the server's key)")
     if r.status_code >= 500 or len(batch) == 1:
         if len(batch) == 1 and r.status_code < 500:
             report.failed.append({"file": batch[0][0].rel, "reason": _detail(r)})

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CLIP_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
@@ -51,6 +51,23 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="per request body")
     max_upload_pixels: int = Field(40_000_000, ge=1, description="per uploaded photo")
+    api_key: SecretStr | None = Field(
+        None,
+        description="bearer key the service requires for writes (and reads with auth_reads); "
+        "`tuwen ingest --via` sends it",
+    )
+    auth_reads: bool = Field(
+        False, description="reads (ask, search, products, images) need the key"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="a request body must arrive within this (else 408)"
+    )
+    decode_memory_mb: int = Field(
+        0,
+        ge=0,
+        description="memory for concurrent photo decodes; 0 = a quarter of the "
+        "available memory at start, at most 1024",
+    )
 
     llm: LlmBackend = Field(
         "auto",
@@ -65,6 +82,14 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_revision: str | None = None
     llm_trust_remote_code: bool = False
+    llm_vision: bool = Field(
+        False,
+        description="the model sees the questioned photo: openai sends it as an image_url "
+        "content part, transformers loads an image-text-to-text model (Qwen2-VL, LLaVA, ...)",
+    )
+    llm_image_side: int = Field(
+        768, ge=64, le=4096, description="longest side (pixels) of the photo a vision model gets"
+    )
     llm_retry_s: float = Field(
         30.0, gt=0, description="after an LLM failure, answer extractively this long, then retry"
     )
@@ -92,6 +117,22 @@ class Settings(BaseSettings):
     look: bool = Field(
         True, description="fuse the look vector with the CLIP image vector for image neighbours"
     )
+    vqa_sources: str = Field(
+        "heads,zeroshot,vote",
+        pattern=r"^(heads|zeroshot|vote)(,(heads|zeroshot|vote))*$",
+        description="VQA candidate sources fused for describe/attribute questions (comma list "
+        "of heads, zeroshot, vote); the others are left out and the weights rescaled",
+    )
+    caption_model: str | None = Field(
+        None,
+        description="captioning model (hub id or dir) for `ingest --caption-uncaptioned`; "
+        "unset = the CLIP model's answer heads",
+    )
+    attribute_agreement: bool = Field(
+        True,
+        description="text search ranks products whose attributes agree with the text's as one "
+        "more fused signal",
+    )
 
     def llm_backend(self) -> str:
         """The backend ``auto`` resolves to."""
@@ -109,3 +150,17 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"TUWEN_QDRANT_URL must start with http:// or https://, got {v!r}")
         return v.rstrip("/")
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        key = v.get_secret_value()
+        printable = key.isascii() and key.isprintable() and not any(c.isspace() for c in key)
+        if len(key) < 16 or not printable:
+            raise ValueError(
+                "TUWEN_API_KEY must be at least 16 printable ASCII characters without spaces "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return v

@@ -9,7 +9,11 @@
 - embed (:func:`embed_photos`, :func:`embed_captions`): a batch in → whole points out, one
   model call per tower per batch;
 - write (:class:`Writer`): one upsert of whole points (vectors and payload with the content
-  hash) per batch, so a run killed at any moment leaves only complete points.
+  hash) per batch, so a run killed at any moment leaves only complete points;
+- payload rewrite (:func:`rewrite_payloads`): attributes of unchanged points re-made with
+  this run's lexicon, vectors untouched.
+
+Captions for photos without one are a stage of their own (:mod:`ingest.caption_stage`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from ingest.attributes import Annotator
 from ingest.images import Preprocess, decode_for_model
 from ingest.keywords import sparse_vector
 from ingest.look import LOOK, look_vector
@@ -131,14 +136,18 @@ def read_stored(store: Store, work: Sequence[Work]) -> tuple[list[Reused], list[
     return reused, lost
 
 
-def embed_photos(encoder: ClipEncoder, batch: Sequence[Decoded], now: str) -> list[PointData]:
+def embed_photos(
+    encoder: ClipEncoder, batch: Sequence[Decoded], now: str, annotator: Annotator | None = None
+) -> list[PointData]:
     """The embed stage for decoded photos: whole points, one per input, in order.
 
     Args:
         encoder: The document encoder (photos and captions embedded in float).
         batch: Successfully decoded work items (pixels, not failure reasons).
         now: The ``ingested_at`` timestamp.
+        annotator: Parses the captions' attributes (default: the general vocabulary).
     """
+    annotator = annotator or Annotator()
     if not batch:
         return []
     pixels = [a for _, a in batch]
@@ -147,27 +156,64 @@ def embed_photos(encoder: ClipEncoder, batch: Sequence[Decoded], now: str) -> li
     img_vecs = encoder.encode_pixels(np.stack(pixels))
     cap_vecs = iter(encoder.encode_texts([w.item.caption for w, _ in batch if w.item.caption]))
     return [
-        _point(w, iv, next(cap_vecs) if w.item.caption else None, now, look_vector(a))
+        _point(w, iv, next(cap_vecs) if w.item.caption else None, now, look_vector(a), annotator)
         for (w, a), iv in zip(batch, img_vecs, strict=True)
     ]
 
 
-def embed_captions(encoder: ClipEncoder, batch: Sequence[Reused], now: str) -> list[PointData]:
+def embed_captions(
+    encoder: ClipEncoder, batch: Sequence[Reused], now: str, annotator: Annotator | None = None
+) -> list[PointData]:
     """The embed stage for caption-only changes: the new caption, the stored image vectors.
 
     Args:
         encoder: The document encoder.
         batch: Items with the vectors read back by :func:`read_stored`.
         now: The ``ingested_at`` timestamp.
+        annotator: Parses the captions' attributes (default: the general vocabulary).
     """
     if not batch:
         return []
+    annotator = annotator or Annotator()
     captions = [r.work.item.caption for r in batch if r.work.item.caption]
     cap_vecs = iter(encoder.encode_texts(captions))
     return [
-        _point(r.work, r.image, next(cap_vecs) if r.work.item.caption else None, now, r.look)
+        _point(
+            r.work, r.image, next(cap_vecs) if r.work.item.caption else None, now, r.look, annotator
+        )
         for r in batch
     ]
+
+
+def rewrite_payloads(store: Store, work: Sequence[Work], annotator: Annotator) -> int:
+    """The payload stage: attributes of unchanged points re-made, vectors untouched.
+
+    A real caption's attributes are parsed again with ``annotator``'s lexicon; a generated
+    caption's predicted attributes are kept (the captioner is not run again).
+
+    Args:
+        store: The open store.
+        work: Unchanged items (:attr:`ingest.plan.Plan.payloads`).
+        annotator: The lexicon of this run.
+
+    Returns:
+        How many points were rewritten.
+    """
+    stored = {sp.id: sp.payload for sp in store.get([point_id(w.item.rel) for w in work])}
+    updates: list[tuple[str, dict]] = []
+    for w in work:
+        pid = point_id(w.item.rel)
+        payload = stored.get(pid)
+        if payload is None:
+            continue
+        if payload.get("caption_source") == "generated" or not w.item.caption:
+            fields: dict = {"attributes_key": annotator.key}
+        else:
+            fields = annotator.of_caption(w.item.caption)
+            fields["attributes"] = fields["attributes"] or None
+        updates.append((pid, fields))
+    store.update_payloads(updates)
+    return len(updates)
 
 
 class Writer:
@@ -208,6 +254,7 @@ def _point(
     caption_vec: np.ndarray | None,
     now: str,
     look: np.ndarray | None,
+    annotator: Annotator,
 ) -> PointData:
     caption = w.item.caption
     return PointData(
@@ -220,4 +267,5 @@ def _point(
         image_hash=w.image_hash,
         ingested_at=now,
         look=look,
+        **annotator.of_caption(caption),
     )

@@ -4,8 +4,9 @@ Metrics (see the data set's README):
 
 - ``retrieve_r1/5/10``: the ranked list is the answer followed by the cited images;
   recall@k is the share of retrieve questions whose first accepted image ranks ≤ k.
-- ``acc_<type>`` for color, category, gender, usage: the answer contains an accepted word.
-- ``describe_coverage``: share of the truth's attribute words found in the answer.
+- ``acc_<type>`` for color, category, gender, usage: the answer states an accepted value
+  (:func:`states`: as written, or a variant spelling of the same canonical value).
+- ``describe_coverage``: share of the truth's attribute words the answer states.
 - ``describe_rouge_l``: character-level ROUGE-L F1 of answer vs truth (whitespace ignored).
 - ``citation_valid``: share of answers with at least one citation, all of them non-empty
   image file names (and, with ``catalog_files``, files of the catalog).
@@ -16,8 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ingest.attributes.tokens import tokenize
+from ingest.attributes.words import base_surfaces, longest_base_surface
 from ingest.images import IMAGE_EXTENSIONS
 from service.answering.citations import extract_citations
+
+#: Attribute kinds whose words have canonical values (男/男款/男士 → 男士).
+_CANONICAL_KINDS = frozenset({"gender", "color", "usage", "category"})
 
 ATTRIBUTE_TYPES: tuple[str, ...] = ("color", "category", "gender", "usage")
 METRIC_KEYS: tuple[str, ...] = (
@@ -79,6 +85,41 @@ def rouge_l(candidate: str, reference: str) -> float:
         return 0.0
     precision, recall = lcs / len(c), lcs / len(r)
     return 2 * precision * recall / (precision + recall)
+
+
+def states(answer: str, word: str) -> bool:
+    """Whether an answer states an accepted attribute value.
+
+    A word the general attribute vocabulary knows (:mod:`ingest.attributes.words`) is compared
+    by canonical value: truth ``男`` accepts ``男士``/``男款``, ``蓝色`` accepts ``蓝色系`` and
+    ``深蓝色`` (a value that contains it), but ``女`` does not accept ``男女通用`` (another
+    value of the same field). Other words must occur in the answer as written.
+
+    Args:
+        answer: The answer text.
+        word: An accepted value from the truth, e.g. ``"男"`` or ``"藏青色"``.
+
+    Returns:
+        Whether the answer states it.
+    """
+    known = base_surfaces().get(word)
+    if known is None or known[0] not in _CANONICAL_KINDS:
+        return word in answer
+    kind, value = known
+    spans: list[tuple[int, int, str]] = []
+    start = 0
+    for token in tokenize(answer, base_surfaces(), longest_base_surface()):
+        if token.kind == kind:
+            if value in token.value:
+                return True
+            spans.append((start, start + len(token.text), token.value))
+        start += len(token.text)
+    for i in range(len(answer) - len(word) + 1):
+        if answer.startswith(word, i):
+            inside = any(a <= i and i + len(word) <= b for a, b, _ in spans)
+            if not inside:  # written outside a word of the same field (e.g. in a longer name)
+                return True
+    return False
 
 
 def _citation_images(citations: Any) -> list[Any]:
@@ -151,11 +192,11 @@ def evaluate(outputs: list[dict], truth: list[dict], catalog_files: set[str] | N
         elif kind == "describe":
             words = list(expected.get("attributes") or [])
             if words:
-                coverage.append(sum(w in answer for w in words) / len(words))
+                coverage.append(sum(states(answer, w) for w in words) / len(words))
             rouge.append(rouge_l(answer, str(expected.get("answer") or "")))
         elif kind:
             accept = [w for w in expected.get("accept") or [expected.get("answer")] if w]
-            correct.setdefault(kind, []).append(float(any(w in answer for w in accept)))
+            correct.setdefault(kind, []).append(float(any(states(answer, w) for w in accept)))
 
     def recall(k: int) -> float | None:
         return _mean([float(r is not None and r <= k) for r in ranks])

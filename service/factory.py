@@ -13,7 +13,9 @@ from ingest.models.roles import encoders_for
 from ingest.settings import Settings
 from ingest.store import open_store
 from service.answering.answerer import Answerer
+from service.answering.photo import catalog_photo_path
 from service.answering.retrieve import Retriever
+from service.answering.vqa import VqaStage
 from service.generation import generator_from
 from service.http.state import Service
 from service.routing import EmbeddingRouter, route
@@ -36,18 +38,58 @@ def router_from(settings: Settings):
     return EmbeddingRouter(model).route
 
 
+def vqa_from(retriever: Retriever, settings: Settings) -> VqaStage:
+    """The VQA stage for a retriever's model: its answer heads when the model's directory has
+    them (:meth:`ingest.vqa.heads.AnswerHeads.load`), else zero-shot and the neighbour vote
+    over a vocabulary mined from the collection's real captions (read when first needed).
+
+    Raises:
+        HeadsError: The model directory has heads files that cannot be used.
+    """
+    from ingest.attributes import caption_attributes
+    from ingest.vqa.heads import AnswerHeads
+
+    encoder = retriever.encoder
+    model = Path(encoder.fingerprint.model)
+    heads = AnswerHeads.load(model) if model.is_dir() else None
+    lexicon = retriever.lexicon
+    store = retriever.store
+
+    def catalog() -> Iterator[Mapping[str, str | None]]:
+        for caption, stored in store.real_captions():
+            yield stored if stored is not None else caption_attributes(caption, lexicon)
+
+    scale = getattr(getattr(encoder, "model", None), "logit_scale", None)
+    return VqaStage(
+        heads,
+        encode_texts=lambda texts: encoder.encode_texts(texts),
+        catalog=catalog,
+        lexicon=lexicon,
+        temperature=float(scale.detach().exp()) if scale is not None else 100.0,
+        preprocess=encoder.preprocess,
+        sources=settings.vqa_sources.split(","),
+    )
+
+
 @contextmanager
 def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answerer]:
     """An :class:`Answerer` over the settings' collection; the store closes on exit."""
     with open_store(settings) as store:
         store.require()
-        retriever = Retriever(store, encoders_for(settings, store).query, look=settings.look)
+        retriever = Retriever(
+            store,
+            encoders_for(settings, store).query,
+            look=settings.look,
+            agreement=settings.attribute_agreement,
+        )
         yield Answerer(
             retriever,
             generator_from(settings, llm),
             k=settings.top_k,
             token_budget=settings.token_budget,
             router=router_from(settings),
+            photo_path=catalog_photo_path(settings.images_dir),
+            vqa=vqa_from(retriever, settings),
         )
 
 
@@ -72,7 +114,12 @@ def build_service(
     try:
         encoders = encoders_for(settings, store)
         store.ensure(encoders.fingerprint)
-        options = {"batch_texts": True, "look": settings.look, **(retriever_options or {})}
+        options = {
+            "batch_texts": True,
+            "look": settings.look,
+            "agreement": settings.attribute_agreement,
+            **(retriever_options or {}),
+        }
         retriever = Retriever(store, encoders.query, **options)
         answerer = Answerer(
             retriever,
@@ -80,6 +127,7 @@ def build_service(
             k=settings.top_k,
             token_budget=settings.token_budget,
             router=router_from(settings),
+            vqa=vqa_from(retriever, settings),
         )
     except Exception:
         if retriever is not None:
@@ -89,5 +137,6 @@ def build_service(
     uploads = (Path(settings.data_dir) / "uploads").resolve()
     uploads.mkdir(parents=True, exist_ok=True)
     service = Service(settings, store, answerer, encoders.document, uploads)
+    answerer.photo_path = service.photo_path  # uploads, then the catalog folder
     service.warm_up()
     return service

@@ -35,7 +35,8 @@ class CatalogRetriever(BaseRetriever):
     """Hybrid catalog search as LangChain documents.
 
     Each document's ``page_content`` is the product caption (empty for unannotated photos) and
-    its metadata holds ``image`` (the catalog file), ``score`` and ``id`` (the Qdrant point id).
+    its metadata holds ``image`` (the catalog file), ``score``, ``id`` (the Qdrant point id) and
+    ``caption_source`` (``generated`` for a caption a captioner wrote).
     A call may override ``k`` and the search options:
     ``retriever.invoke("白色运动鞋", k=3, exact_first=True)``.
 
@@ -78,7 +79,12 @@ class CatalogRetriever(BaseRetriever):
         return [
             Document(
                 page_content=h.caption or "",
-                metadata={"image": h.file, "score": h.score, "id": h.id},
+                metadata={
+                    "image": h.file,
+                    "score": h.score,
+                    "id": h.id,
+                    "caption_source": h.caption_source,
+                },
             )
             for h in hits
         ]

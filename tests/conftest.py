@@ -97,3 +97,35 @@ def catalog_dev() -> Path:
     if not (SHARED_DATA / "train_annotation.csv").exists():
         pytest.skip(f"real catalog not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_dir(tmp_path_factory) -> Path:
+    """A 2-layer LLaVA chat model with its processor and chat template, saved."""
+    from tests.tiny_models import tiny_llava
+
+    return tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+
+
+@pytest.fixture(scope="session")
+def tiny_blip_dir(tmp_path_factory) -> Path:
+    """A BLIP captioning model with its processor, saved."""
+    from tests.tiny_models import tiny_blip
+
+    return tiny_blip(tmp_path_factory.mktemp("tiny-blip"))
+
+
+@pytest.fixture(scope="session")
+def catalog_photos() -> list[Image.Image]:
+    """Three real catalog photos when the shared catalog is there, else generated ones."""
+    files = sorted((SHARED_DATA / "images").glob("*.jpg"))[:3]
+    if len(files) == 3:
+        out = []
+        for f in files:
+            with Image.open(f) as im:
+                out.append(im.convert("RGB"))
+        return out
+    return [
+        photo(c, size=(120, 90), seed=i)
+        for i, c in enumerate(((200, 30, 30), (30, 40, 200), (30, 190, 60)))
+    ]

@@ -1,7 +1,8 @@
 """Tiny real-class models, built from scratch and saved the way a downloaded model is.
 
 One builder per kind, used by every fixture and test that needs one: a Chinese-CLIP, a
-CLIP-family model with a centre crop, a GLM chat model and a sentence-transformers encoder.
+CLIP-family model with a centre crop, a GLM chat model, a sentence-transformers encoder, and
+the vision-language models: a LLaVA and a Qwen2-VL chat model, a BLIP captioner.
 Each loads through the same production path (``from_pretrained`` on a directory).
 """
 
@@ -216,3 +217,173 @@ def tiny_sentence_transformer(out: Path, chars: str, *, one_hot: bool = False) -
         str(out / "st")
     )
     return out / "st"
+
+
+#: The vision towers of the tiny LLaVA and BLIP: 1 layer, 32-pixel images, 8-pixel patches.
+_TINY_VISION = dict(
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    image_size=32,
+    patch_size=8,
+)
+
+
+def vlm_chat_template(image_markup: str) -> str:
+    """A Qwen-style multimodal chat template: string or typed-part contents, with
+    ``{"type": "image"}`` parts rendered as ``image_markup`` (LLaVA and Qwen2-VL alike)."""
+    return (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+        "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+        "{% for c in m['content'] %}{% if c['type'] == 'image' %}" + image_markup + ""
+        "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+        "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+def _vlm_tokenizer(extra_specials: Sequence[str], chat_template: str) -> tuple[Any, dict]:
+    specials = ["<pad>", "<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", *extra_specials]
+    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(GLM_CHARS)))}
+    tokenizer = char_chat_tokenizer(
+        vocab, specials, unk="<unk>", pad="<pad>", eos="<|im_end|>", chat_template=chat_template
+    )
+    return tokenizer, vocab
+
+
+def _tiny_text_config(
+    vocab: dict[str, int], pad: str = "<pad>", eos: str = "<|im_end|>", **extra: Any
+) -> dict[str, Any]:
+    """A 2-layer, 32-wide text model's configuration over ``vocab`` (``extra`` overrides)."""
+    base = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    ids = dict(pad_token_id=vocab[pad], eos_token_id=vocab[eos], bos_token_id=None)
+    limits = dict(vocab_size=len(vocab), num_key_value_heads=2, max_position_embeddings=1024)
+    return {**base, **ids, **limits, **extra}
+
+
+def _save_seeded(model_class: Any, config: Any, processor: Any, out: Path, seed: int) -> Path:
+    import torch
+
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    model_class(config).save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def tiny_llava(out: Path, *, seed: int = 0) -> Path:
+    """A LLaVA (1-layer CLIP vision tower, 2-layer Qwen2 text model) with its processor and
+    chat template, saved to ``out``: an image-text-to-text chat model that needs no
+    torchvision. 32-pixel images, 16 image tokens."""
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    template = vlm_chat_template("<image>")
+    tokenizer, vocab = _vlm_tokenizer(["<image>"], template)
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ),
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token="<image>",
+        chat_template=template,
+    )
+    config = LlavaConfig(
+        vision_config=dict(model_type="clip_vision_model", **_TINY_VISION),
+        text_config=dict(model_type="qwen2", **_tiny_text_config(vocab)),
+        image_token_id=vocab["<image>"],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    return _save_seeded(LlavaForConditionalGeneration, config, processor, out, seed)
+
+
+def tiny_qwen2_vl_parts(*, seed: int = 0) -> tuple[Any, Any]:
+    """A 2-layer Qwen2-VL (2-block vision tower, 4-pixel patches, at most 16 image tokens)
+    and its processor with a chat template, in memory.
+
+    transformers' Qwen2-VL processor holds a video processor that needs torchvision. Without
+    torchvision the processor is assembled around it (no video part): its image and text
+    handling, which answers use, is the library's own.
+    """
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    template = vlm_chat_template("<|vision_start|><|image_pad|><|vision_end|>")
+    specials = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tokenizer, vocab = _vlm_tokenizer(specials, template)
+    sizes = dict(patch_size=4, temporal_patch_size=2, merge_size=2)
+    images = Qwen2VLImageProcessorPil(min_pixels=8 * 8, max_pixels=32 * 32, **sizes)
+    try:
+        from transformers import Qwen2VLVideoProcessor
+
+        videos = Qwen2VLVideoProcessor(**sizes)
+        processor = Qwen2VLProcessor(images, tokenizer, videos, chat_template=template)
+    except ImportError:  # no torchvision
+        processor = object.__new__(Qwen2VLProcessor)
+        vars(processor).update(
+            image_processor=images,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=template,
+            image_token="<|image_pad|>",
+            video_token="<|video_pad|>",
+            image_token_id=vocab["<|image_pad|>"],
+            video_token_id=vocab["<|video_pad|>"],
+        )
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}
+    v = dict(patch_size=4, temporal_patch_size=2, spatial_merge_size=2)
+    config = Qwen2VLConfig(
+        text_config=_tiny_text_config(vocab, rope_parameters=rope),
+        vision_config=dict(depth=2, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, **v),
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    return Qwen2VLForConditionalGeneration(config).eval(), processor
+
+
+def tiny_blip(out: Path, *, seed: int = 0) -> Path:
+    """A BLIP captioning model (``BlipForConditionalGeneration``: 1-layer vision tower, 2-layer
+    text decoder over the characters of :data:`GLM_CHARS`) with its processor, saved to
+    ``out``. 32-pixel images."""
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    vocab = _BERT_SPECIALS + sorted(set(GLM_CHARS) - {" ", "\n"})
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)})
+    processor = BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
+    )
+    ids = {t: i for i, t in enumerate(vocab)}
+    config = BlipConfig(
+        text_config=_tiny_text_config(
+            ids,
+            "[PAD]",
+            "[SEP]",
+            bos_token_id=ids["[CLS]"],
+            sep_token_id=ids["[SEP]"],
+            encoder_hidden_size=16,
+            max_position_embeddings=64,
+        ),
+        vision_config=_TINY_VISION,
+        projection_dim=16,
+    )
+    return _save_seeded(BlipForConditionalGeneration, config, processor, out, seed)

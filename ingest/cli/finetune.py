@@ -31,6 +31,17 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="a random small Chinese-CLIP with a vocabulary built from the captions",
     )
+    src.add_argument(
+        "--heads-only",
+        action="store_true",
+        help="only (re)train the answer heads of the model already in --out (e.g. a "
+        "downloaded CLIP); its weights are not changed",
+    )
+    p.add_argument(
+        "--no-heads",
+        action="store_true",
+        help="do not train the answer heads after the contrastive epochs",
+    )
     p.add_argument(
         "--size",
         default="small",
@@ -102,6 +113,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     import time
 
     started = time.monotonic()
+    if args.heads_only:
+        return _heads_only(args)
     from ingest.training import FinetuneConfig, FinetuneError, finetune
 
     config = FinetuneConfig(
@@ -125,6 +138,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        heads=not args.no_heads,
         progress=not args.quiet,
         started=started,
     )
@@ -142,4 +156,35 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         )
         + f" (R@1/5/10) → {result.out}"
     )
+    if result.heads is not None:
+        from ingest.vqa.train import summary
+
+        print(summary(result.heads))
+    return EXIT_OK
+
+
+def _heads_only(args: argparse.Namespace) -> int:
+    """``--heads-only``: trains and saves the answer heads of the model in ``--out``."""
+    from ingest.models.fingerprint import ModelNotFound
+    from ingest.vqa.fit import HeadsConfig
+    from ingest.vqa.train import summary, train_heads
+
+    if args.no_heads:
+        raise CliError("--heads-only and --no-heads contradict each other; give one")
+    if not (args.out / "config.json").is_file():
+        raise CliError(
+            f"--heads-only: {args.out} is not a model directory (no config.json); point --out "
+            "at a saved CLIP model, e.g. one downloaded with `huggingface-cli download`"
+        )
+    try:
+        heads = train_heads(
+            args.out,
+            args.images,
+            args.captions,
+            config=HeadsConfig(holdout=args.holdout),
+            device=args.device,
+        )
+    except (ModelNotFound, ValueError) as e:  # a CatalogError is a ValueError
+        raise CliError(str(e)) from e
+    print(summary(heads.report) + f" → {args.out}")
     return EXIT_OK

@@ -9,7 +9,14 @@ import logging
 import sys
 from pathlib import Path
 
-from ingest.cli.base import EXIT_OK, EXIT_PARTIAL, add_store_options, settings_from
+from ingest.cli.base import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    SETTING_FLAGS,
+    CliError,
+    add_store_options,
+    settings_from,
+)
 
 log = logging.getLogger("tuwen")
 
@@ -33,6 +40,17 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, help="write the run's report as JSON here")
     p.add_argument(
         "--via", metavar="URL", help="send new/changed products to a running `tuwen serve` at URL"
+    )
+    p.add_argument(
+        "--caption-uncaptioned",
+        action="store_true",
+        help="give photos without a caption a generated caption and predicted attributes",
+    )
+    p.add_argument(
+        "--caption-model",
+        metavar="ID_OR_DIR",
+        help="captioning model for --caption-uncaptioned (TUWEN_CAPTION_MODEL); default: "
+        "the CLIP model's answer heads",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_store_options(p)
@@ -63,7 +81,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.atomic import write_json_atomic
     from ingest.catalog import load_catalog
 
-    settings = settings_from(args)
+    settings = settings_from(args, {**SETTING_FLAGS, "caption_model": "caption_model"})
+    if args.via and args.caption_uncaptioned:
+        raise CliError(
+            "--caption-uncaptioned runs where the store is: drop --via, or stop the server "
+            "and ingest into its data dir"
+        )
+    if args.caption_model and not args.caption_uncaptioned:
+        raise CliError("--caption-model is the captioner of --caption-uncaptioned: add that flag")
     catalog = load_catalog(args.images_dir, args.captions)
     notes = catalog.warnings()
     for w in notes[:10]:
@@ -80,7 +105,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         from ingest.remote import push_catalog
 
-        with httpx.Client(base_url=args.via, timeout=300) as client:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        auth = {"Authorization": f"Bearer {key}"} if key else {}
+        with httpx.Client(base_url=args.via, timeout=300, headers=auth) as client:
             report = push_catalog(
                 catalog,
                 client,
@@ -95,6 +122,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         with open_store(settings) as store:
             encoder = encoders_for(settings, store, lazy=True).document
+            captioner = None
+            if args.caption_uncaptioned:
+                from ingest.captioners import captioner_from
+
+                model = encoder.fingerprint.model
+                captioner = captioner_from(settings.caption_model, model, encoder, settings)
             report = run_ingest(
                 catalog,
                 store,
@@ -103,6 +136,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 batch_size=settings.batch_size,
                 workers=settings.decode_workers,
                 progress=not args.quiet,
+                captioner=captioner,
             )
     print(report.summary())
     if args.report:
@@ -127,6 +161,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stats = {
             "points": store.count(),
             "captioned": store.count(captioned_only=True),
+            "generated": store.count(generated_only=True),
             "model": fp.to_dict() if fp else None,
             "collection": store.collection,
             "store": "qdrant-server" if settings.qdrant_url else "qdrant-edge",

@@ -6,10 +6,12 @@ torch is imported inside the functions, so reading this module costs nothing.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 _TRUE = ("1", "true", "yes", "on")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -75,3 +77,23 @@ def offline() -> bool:
         os.environ.get(v, "").strip().lower() in _TRUE
         for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
+
+
+def check_remote_code(trust_remote_code: bool, revision: str | None) -> None:
+    """Refuses remote code (a model repository's own Python) unless its commit is pinned.
+
+    Args:
+        trust_remote_code: Whether the model's own code would run
+            (``TUWEN_LLM_TRUST_REMOTE_CODE``).
+        revision: The revision it would run at (``TUWEN_LLM_REVISION``).
+
+    Raises:
+        ValueError: For remote code without a full 40-hex commit id.
+    """
+    if trust_remote_code and not (revision and _COMMIT.match(revision)):
+        raise ValueError(
+            "trust_remote_code=True runs code from the model repository; it is only "
+            "allowed with revision pinned to a full 40-hex commit id (got "
+            f"revision={revision!r}); pass the commit you reviewed, or use a "
+            "transformers-native model such as THUDM/glm-edge-1.5b-chat"
+        )

@@ -37,12 +37,18 @@ class Fingerprint:
         return cls(model=str(d["model"]), revision=str(d["revision"]), dim=int(d["dim"]))
 
 
+#: Files in a model directory that are not the model: the answer heads trained beside it
+#: (:mod:`ingest.vqa.heads`), which can be retrained without changing the model's vectors.
+NOT_THE_MODEL = ("vqa_heads.", ".vqa_heads.")
+
+
 def local_revision(path: Path) -> str:
-    """A cheap content revision of a local model directory (config + weight file samples)."""
+    """A cheap content revision of a local model directory (config + weight file samples;
+    files of :data:`NOT_THE_MODEL` left out)."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(path)):
         f = path / name
-        if not f.is_file():
+        if not f.is_file() or name.startswith(NOT_THE_MODEL):
             continue
         if name.endswith(".json") or name.endswith(".txt"):
             h.update(name.encode() + f.read_bytes())

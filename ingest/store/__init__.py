@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ingest.store.base import ModelMismatch, Store, StoreError, StoreLocked
+from ingest.store.base import Store
 from ingest.store.edge import EdgeStore
+from ingest.store.records import ModelMismatch, StoreError, StoreLocked
 from ingest.store.schema import (
     CAPTION,
     IMAGE,
+    INDEXED,
     KEYWORDS,
     LOOK,
+    Agree,
     Leg,
     PointData,
     Search,
@@ -33,9 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAPTION",
+    "INDEXED",
     "IMAGE",
     "KEYWORDS",
     "LOOK",
+    "Agree",
     "EdgeStore",
     "Leg",
     "ModelMismatch",

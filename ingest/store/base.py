@@ -19,9 +19,19 @@ import numpy as np
 from ingest.hits import Hit
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
+from ingest.store.records import (
+    RETURNED_PAYLOAD,
+    Scored,
+    StoreError,
+    hit,
+    mismatch,
+    stored_point,
+)
 from ingest.store.schema import (
     CAPTION,
+    ENTRY_FIELDS,
     IMAGE,
+    INDEXED,
     KEYWORDS,
     LOOK,
     Leg,
@@ -30,50 +40,8 @@ from ingest.store.schema import (
     StoredEntry,
     StoredPoint,
     point_id,
+    stored_entry,
 )
-
-RETURNED_PAYLOAD = ["file", "caption"]  # what a search hit carries
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message says what to do."""
-
-
-class ModelMismatch(StoreError):
-    """The collection was built with another model."""
-
-
-class StoreLocked(StoreError):
-    """Another process (usually a running ``tuwen serve``) holds the embedded store."""
-
-
-def stored_point(record: Any) -> StoredPoint:
-    """A backend record (Qdrant Edge or qdrant-client) as a :class:`StoredPoint`."""
-    vec: dict = {}
-    named = record.vector if isinstance(record.vector, dict) else {}
-    for name, v in named.items():
-        vec[name] = (
-            SparseVector(list(v.indices), list(v.values)) if hasattr(v, "indices") else list(v)
-        )
-    p = dict(record.payload or {})
-    return StoredPoint(str(record.id), p.get("file", ""), p.get("caption"), vec, p)
-
-
-def hit(scored: Any) -> Hit:
-    """A backend scored point as a :class:`Hit`."""
-    payload = scored.payload or {}
-    return Hit(str(scored.id), payload.get("file", ""), payload.get("caption"), float(scored.score))
-
-
-def mismatch(stored: Fingerprint, wanted: Fingerprint, where: str) -> ModelMismatch:
-    """The error for a collection built with another model, with what to do about it."""
-    return ModelMismatch(
-        f"collection {where} was built with {stored.model} (revision {stored.revision}, "
-        f"dim {stored.dim}) but the model now is {wanted.model} (revision {wanted.revision}, "
-        f"dim {wanted.dim}). Vectors of different models cannot be mixed: pass the original "
-        "model with --clip-model / TUWEN_CLIP_MODEL, or index into another collection "
-        "(TUWEN_COLLECTION) or data dir (--data-dir), or delete the collection to rebuild it."
-    )
 
 
 class Store(abc.ABC):
@@ -110,24 +78,50 @@ class Store(abc.ABC):
         """The condition "the point id is one of ``ids``"."""
 
     @abc.abstractmethod
-    def _caption_is(self, caption: str) -> Any:
-        """The condition "the payload caption equals ``caption``"."""
+    def _match(self, key: str, value: str) -> Any:
+        """The condition "payload ``key`` equals ``value``"."""
 
     @abc.abstractmethod
-    def _filter_of(self, must: list | None, must_not: list | None) -> Any:
-        """A filter of conditions."""
+    def _filter_of(
+        self, must: list | None, must_not: list | None, min_should: tuple[list, int] | None = None
+    ) -> Any:
+        """A filter of conditions; ``min_should``: (conditions, how many must hold)."""
 
     @abc.abstractmethod
     def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
-        """A request for the ``limit`` nearest points to one leg, returning file and caption."""
+        """A request for the ``limit`` best points of one leg (filtered by ``flt``; an
+        agreement leg's formula over its filtered prefetch), returning
+        :data:`RETURNED_PAYLOAD`."""
 
     @abc.abstractmethod
-    def _fused(self, s: Search, flt: Any) -> Any:
-        """A request fusing the legs of ``s`` (each filtered by ``flt``) with RRF."""
+    def _fused(self, s: Search, flts: list) -> Any:
+        """A request fusing the legs of ``s`` with RRF, leg ``i`` filtered by ``flts[i]``."""
 
     @abc.abstractmethod
     def _upsert(self, points: Sequence[PointData]) -> None:
         """Write whole points; ``points`` is not empty."""
+
+    @abc.abstractmethod
+    def _set_payloads(self, updates: Sequence[tuple[str, dict]]) -> None:
+        """Merge payload fields into existing points (``updates`` is not empty); a field set
+        to ``None`` is removed."""
+
+    @abc.abstractmethod
+    def _indexed(self) -> set[str]:
+        """The payload fields that have an index."""
+
+    @abc.abstractmethod
+    def _create_index(self, key: str, kind: str) -> None:
+        """Create a payload index (``kind``: ``keyword`` or ``bool``)."""
+
+    @abc.abstractmethod
+    def _metadata(self) -> dict:
+        """The collection's tuwen metadata (:func:`~ingest.store.schema.collection_metadata`
+        and what was added to it)."""
+
+    @abc.abstractmethod
+    def _write_metadata(self, meta: dict) -> None:
+        """Replace the collection's tuwen metadata."""
 
     @abc.abstractmethod
     def _delete(self, ids: list[str]) -> None:
@@ -181,6 +175,32 @@ class Store(abc.ABC):
     def _exists(self) -> bool:
         return self.stored_fingerprint() is not None
 
+    def ensure_indexes(self) -> list[str]:
+        """Create the payload indexes of :data:`~ingest.store.schema.INDEXED` that are missing:
+        writers (the ingest job) call this, so a new collection gets them with its first points
+        and a collection made by an older version gets them on the next run.
+
+        Returns:
+            The fields indexed now.
+        """
+        have = self._indexed()
+        made = [key for key in INDEXED if key not in have]
+        for key in made:
+            self._create_index(key, INDEXED[key])
+        return made
+
+    def metadata_value(self, key: str) -> Any:
+        """A value stored with the collection's metadata (``None`` when absent or no collection)."""
+        return self._metadata().get(key) if self._exists() else None
+
+    def set_metadata_value(self, key: str, value: Any) -> None:
+        """Store a JSON-ready value with the collection's metadata (the collection must exist)."""
+        self.require()
+        meta = dict(self._metadata())
+        if meta.get(key) != value:
+            meta[key] = value
+            self._write_metadata(meta)
+
     # ------------------------------------------------------------------ vectors and filters
 
     def _vector(self, v: Sequence[float] | SparseVector) -> Any:
@@ -202,15 +222,31 @@ class Store(abc.ABC):
         return vec
 
     def _filter(
-        self, captioned_only: bool, exclude_ids: Sequence[str], uncaptioned_only: bool = False
+        self,
+        captioned_only: bool,
+        exclude_ids: Sequence[str],
+        uncaptioned_only: bool = False,
+        leg: Leg | None = None,
     ) -> Any:
-        must = [self._has_vector(CAPTION)] if captioned_only else None
+        """The filter of a search (for an agreement ``leg``, with its ``min_count`` rule).
+
+        "Captioned" means a real caption: generated captions are searched by text, but never
+        count as a product's annotation.
+        """
+        real = self._real_caption()
+        must = [real] if captioned_only else None
         must_not = [self._has_ids(exclude_ids)] if exclude_ids else []
         if uncaptioned_only:
-            must_not.append(self._has_vector(CAPTION))
-        if must is None and not must_not:
+            must_not.append(real)
+        min_should = None
+        if leg is not None and leg.agree is not None and leg.agree.values:
+            agree = leg.agree
+            counted = agree.values[: agree.counted]
+            conditions = [self._match(f"attributes.{f}", v) for f, v, _ in counted]
+            min_should = (conditions, max(1, min(agree.min_count, len(conditions))))
+        if must is None and not must_not and min_should is None:
             return None
-        return self._filter_of(must, must_not or None)
+        return self._filter_of(must, must_not or None, min_should)
 
     # ------------------------------------------------------------------ writing
 
@@ -218,6 +254,22 @@ class Store(abc.ABC):
         """Insert or replace whole points (vectors and payload together)."""
         if points:
             self._upsert(points)
+
+    def _real_caption(self) -> Any:
+        """The condition "the point has a real caption": a caption vector, not generated (a
+        collection written before generated captions has no ``caption_source``)."""
+        return self._filter_of(
+            [self._has_vector(CAPTION)], [self._match("caption_source", "generated")]
+        )
+
+    def update_payloads(self, updates: Sequence[tuple[str, dict]]) -> None:
+        """Merge payload fields into stored points, vectors untouched (``None`` removes a field).
+
+        Args:
+            updates: ``(point id, fields)`` pairs.
+        """
+        if updates:
+            self._set_payloads(updates)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete points by id (ids not stored are ignored)."""
@@ -227,10 +279,12 @@ class Store(abc.ABC):
     # ------------------------------------------------------------------ reading
 
     def _scroll(self, fields: list[str], caption: str | None = None) -> Iterator[tuple[str, dict]]:
-        """(id, payload fields) of every point, or of those whose caption equals ``caption``."""
+        """(id, payload fields) of every point, or of those whose real caption is ``caption``."""
         if not self._exists():
             return
-        flt = None if caption is None else self._filter_of([self._caption_is(caption)], None)
+        flt = None
+        if caption is not None:
+            flt = self._filter_of([self._match("caption", caption), self._real_caption()], None)
         offset = None
         while True:
             records, offset = self._scroll_page(fields, flt, offset)
@@ -240,32 +294,41 @@ class Store(abc.ABC):
                 return
 
     def with_caption(self, caption: str, limit: int = 10) -> list[Hit]:
-        """Products whose caption is exactly ``caption`` (score 1.0), in store order."""
+        """Products whose real caption is exactly ``caption`` (score 1.0), in store order."""
         out = []
-        for pid, p in self._scroll(["file", "caption"], caption=caption):
-            out.append(Hit(pid, p.get("file", ""), p.get("caption"), 1.0))
+        for pid, p in self._scroll(RETURNED_PAYLOAD, caption=caption):
+            out.append(hit(Scored(pid, p)))
             if len(out) >= limit:
                 break
         return out
 
+    def real_captions(self) -> Iterator[tuple[str, dict | None]]:
+        """``(caption, stored attributes or None)`` of every point with a real caption (not a
+        generated one), in store order: what the catalog itself says (the VQA stage's answer
+        vocabulary without answer heads)."""
+        for _, p in self._scroll(["caption", "has_caption", "attributes"]):
+            if p.get("has_caption") and p.get("caption"):
+                yield p["caption"], p.get("attributes")
+
     def manifest(self) -> dict[str, StoredEntry]:
-        """id → (file, hash, image_hash) of every stored point."""
-        return {
-            pid: StoredEntry(p.get("file", ""), p.get("hash", ""), p.get("image_hash", ""))
-            for pid, p in self._scroll(["file", "hash", "image_hash"])
-        }
+        """id → :class:`StoredEntry` (file, hashes, attributes key, captioner) of every point."""
+        return {pid: stored_entry(p) for pid, p in self._scroll(ENTRY_FIELDS)}
 
     def entries(self, ids: Sequence[str]) -> dict[str, StoredEntry]:
         """Like :meth:`manifest`, for the given ids only (missing ids are left out)."""
-        return {
-            p.id: StoredEntry(p.file, p.payload.get("hash", ""), p.payload.get("image_hash", ""))
-            for p in self.get(ids)
-        }
+        return {p.id: stored_entry(p.payload) for p in self.get(ids)}
 
-    def count(self, captioned_only: bool = False) -> int:
-        """The number of points (0 without a collection); ``captioned_only``: with a caption."""
+    def count(self, captioned_only: bool = False, generated_only: bool = False) -> int:
+        """The number of points (0 without a collection).
+
+        Args:
+            captioned_only: Only points with a real caption.
+            generated_only: Only points with a generated caption.
+        """
         if not self._exists():
             return 0
+        if generated_only:
+            return self._count(self._filter_of([self._match("caption_source", "generated")], None))
         return self._count(self._filter(True, ()) if captioned_only else None)
 
     def get(self, ids: Sequence[str], vectors: Sequence[str] = ()) -> list[StoredPoint]:
@@ -283,10 +346,12 @@ class Store(abc.ABC):
     # ------------------------------------------------------------------ searching
 
     def _request(self, s: Search) -> Any:
-        flt = self._filter(s.captioned_only, s.exclude_ids, s.uncaptioned_only)
+        flts = [
+            self._filter(s.captioned_only, s.exclude_ids, s.uncaptioned_only, leg) for leg in s.legs
+        ]
         if len(s.legs) == 1:
-            return self._nearest(s.legs[0], s.limit, flt)
-        return self._fused(s, flt)
+            return self._nearest(s.legs[0], s.limit, flts[0])
+        return self._fused(s, flts)
 
     def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         """Run several searches at once; one ranked hit list per search.

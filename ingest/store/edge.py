@@ -14,7 +14,8 @@ from typing import Any
 from ingest.atomic import write_json_atomic
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
-from ingest.store.base import RETURNED_PAYLOAD, Store, StoreLocked
+from ingest.store.base import Store
+from ingest.store.records import RETURNED_PAYLOAD, StoreLocked
 from ingest.store.schema import (
     CAPTION,
     IMAGE,
@@ -72,9 +73,11 @@ class EdgeStore(Store):
         self._shard = None
         self._fp: Fingerprint | None = None
         self._look = False
+        self._meta: dict = {}
         meta = self.root / META
         if meta.exists():
-            self._fp, self._look = read_metadata(json.loads(meta.read_text("utf-8")))
+            self._meta = json.loads(meta.read_text("utf-8"))
+            self._fp, self._look = read_metadata(self._meta)
             if self._shard_dir.exists():
                 self._shard = qe.EdgeShard.load(str(self._shard_dir))
 
@@ -115,14 +118,13 @@ class EdgeStore(Store):
             sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
         shard = qe.EdgeShard.create(str(tmp), config)
-        # Only ``caption`` is ever filtered on (``with_caption``); points are found by id, so a
-        # ``file`` index would only cost upsert and load time.
+        # Points are found by id, so a ``file`` index would only cost upsert and load time.
+        # The other indexes are made by writers (``ensure_indexes``): each costs a sync to disk.
         shard.update(qe.UpdateOperation.create_field_index("caption", qe.PayloadSchemaType.Keyword))
         shard.flush()
         shard.close()
-        write_json_atomic(
-            self.root / META, {"collection": self.collection, **collection_metadata(fingerprint)}
-        )
+        self._meta = {"collection": self.collection, **collection_metadata(fingerprint)}
+        write_json_atomic(self.root / META, self._meta)
         os.replace(tmp, self._shard_dir)
         self._shard = qe.EdgeShard.load(str(self._shard_dir))
         self._fp = fingerprint
@@ -137,25 +139,60 @@ class EdgeStore(Store):
     def _has_ids(self, ids: Sequence[str]) -> Any:
         return self._qe.HasIdCondition({uuid.UUID(i) for i in ids})
 
-    def _caption_is(self, caption: str) -> Any:
-        return self._qe.FieldCondition(key="caption", match=self._qe.MatchValue(caption))
+    def _match(self, key: str, value: str) -> Any:
+        return self._qe.FieldCondition(key=key, match=self._qe.MatchValue(value))
 
-    def _filter_of(self, must: list | None, must_not: list | None) -> Any:
-        return self._qe.Filter(must=must, must_not=must_not)
+    def _filter_of(
+        self, must: list | None, must_not: list | None, min_should: tuple[list, int] | None = None
+    ) -> Any:
+        qe = self._qe
+        least = qe.MinShould(min_should[0], min_should[1]) if min_should else None
+        return qe.Filter(must=must, must_not=must_not, min_should=least)
 
     def _query(self, leg: Leg) -> Any:
         return self._qe.Query.Nearest(self._vector(leg.vector), using=leg.using)
 
+    def _formula(self, leg: Leg) -> Any:
+        """Σ weight · [attribute agrees] + similarity · the prefetch's score."""
+        E = self._qe.Expression
+        agree = leg.agree
+        assert agree is not None
+        terms = [E.Mult([E.Constant(agree.similarity), E.Variable("$score")])]
+        terms += [
+            E.Mult([E.Constant(w), E.Condition(self._match(f"attributes.{f}", v))])
+            for f, v, w in agree.values
+        ]
+        return self._qe.Formula(E.Sum(terms), defaults={"$score": 0.0})
+
+    def _stage(self, leg: Leg, limit: int, flt: Any) -> tuple[Any, list | None]:
+        """A leg's query and its prefetches: a nearest query, or an agreement formula over
+        the filtered nearest candidates."""
+        qe = self._qe
+        if leg.agree is None:
+            return self._query(leg), None
+        pool = qe.Prefetch(limit=max(limit, leg.agree.pool), query=self._query(leg), filter=flt)
+        return self._formula(leg), [pool]
+
     def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
+        query, pool = self._stage(leg, limit, flt)
         return self._qe.QueryRequest(
-            limit=limit, query=self._query(leg), filter=flt, with_payload=RETURNED_PAYLOAD
+            limit=limit,
+            query=query,
+            prefetches=pool,
+            filter=None if pool else flt,
+            with_payload=RETURNED_PAYLOAD,
         )
 
-    def _fused(self, s: Search, flt: Any) -> Any:
+    def _fused(self, s: Search, flts: list) -> Any:
         qe = self._qe
-        prefetches = [
-            qe.Prefetch(limit=leg.limit, query=self._query(leg), filter=flt) for leg in s.legs
-        ]
+        prefetches = []
+        for leg, flt in zip(s.legs, flts, strict=True):
+            query, pool = self._stage(leg, leg.limit, flt)
+            prefetches.append(
+                qe.Prefetch(
+                    limit=leg.limit, query=query, prefetches=pool, filter=None if pool else flt
+                )
+            )
         rrf = qe.Fusion.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None)
         return qe.QueryRequest(
             limit=s.limit, prefetches=prefetches, query=rrf, with_payload=RETURNED_PAYLOAD
@@ -165,6 +202,31 @@ class EdgeStore(Store):
         qe = self._qe
         out = [qe.Point(p.id, self._named_vectors(p), p.payload()) for p in points]
         self.shard.update(qe.UpdateOperation.upsert_points(out))
+
+    def _set_payloads(self, updates: Sequence[tuple[str, dict]]) -> None:
+        op = self._qe.UpdateOperation
+        for pid, fields in updates:
+            gone = [k for k, v in fields.items() if v is None]
+            kept = {k: v for k, v in fields.items() if v is not None}
+            if kept:
+                self.shard.update(op.set_payload([pid], kept))
+            if gone:
+                self.shard.update(op.delete_payload([pid], gone))
+
+    def _indexed(self) -> set[str]:
+        return set(self.shard.info().payload_schema)
+
+    def _create_index(self, key: str, kind: str) -> None:
+        types = self._qe.PayloadSchemaType
+        schema = types.Bool if kind == "bool" else types.Keyword
+        self.shard.update(self._qe.UpdateOperation.create_field_index(key, schema))
+
+    def _metadata(self) -> dict:
+        return self._meta
+
+    def _write_metadata(self, meta: dict) -> None:
+        write_json_atomic(self.root / META, meta)
+        self._meta = dict(meta)
 
     def _delete(self, ids: list[str]) -> None:
         self.shard.update(self._qe.UpdateOperation.delete_points(ids))

@@ -2,9 +2,12 @@
 
 One point per image, id = uuid5 of the relative path; named dense vectors ``image`` and
 ``caption`` (CLIP, cosine) and ``look`` (:mod:`ingest.look`, cosine), sparse ``keywords``
-(IDF); payload ``file``, ``caption``, ``has_caption``, ``hash`` (sha256 of bytes + caption),
-``image_hash``, ``ingested_at``. The model fingerprint and the ``look`` dimension are stored
-with the collection (:func:`collection_metadata`).
+(IDF); payload ``file``, ``caption``, ``has_caption`` (a real caption), ``hash`` (sha256 of
+bytes + real caption), ``image_hash``, ``ingested_at``, and where there are any
+``caption_source`` (``caption`` | ``generated``), ``captioner``, ``attributes`` (field →
+canonical value), ``attribute_source`` (``caption`` | ``predicted``) and ``attributes_key``
+(:func:`ingest.attributes.attributes_key`). The model fingerprint, the ``look`` dimension
+and the catalog's lexicon are stored with the collection (:func:`collection_metadata`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest.attributes.words import ALL_FIELDS
 from ingest.keywords import SparseVector
 from ingest.look import DIM as LOOK_DIM
 from ingest.look import LOOK
@@ -24,11 +28,21 @@ IMAGE, CAPTION, KEYWORDS = "image", "caption", "keywords"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "tuwen.catalog")
 PAGE = 1024  # points per scroll request
 
+#: Payload indexes (all keyword): ``caption`` serves the exact-caption lookup,
+#: ``caption_source`` the real-caption filters, ``attributes.*`` attribute agreement.
+INDEXED: dict[str, str] = {
+    "caption": "keyword",
+    "caption_source": "keyword",
+    **{f"attributes.{name}": "keyword" for name in ALL_FIELDS},
+}
+
 __all__ = [
+    "Agree",
     "CAPTION",
     "IMAGE",
     "KEYWORDS",
     "LOOK",
+    "INDEXED",
     "LOOK_DIM",
     "Leg",
     "PointData",
@@ -36,6 +50,7 @@ __all__ = [
     "StoredEntry",
     "StoredPoint",
     "collection_metadata",
+    "stored_entry",
     "point_id",
     "read_metadata",
 ]
@@ -48,7 +63,20 @@ def point_id(rel: str) -> str:
 
 @dataclass
 class PointData:
-    """Everything one point holds."""
+    """Everything one point holds.
+
+    Attributes:
+        caption: The caption stored and searched: the real one, or a generated one
+            (``caption_source="generated"``).
+        hash: Content hash of the photo and its *real* caption (a generated caption never
+            changes it, so the planner sees the photo as unchanged).
+        caption_source: ``"caption"``, ``"generated"`` or ``None`` (no caption).
+        captioner: The captioner that looked at the photo (set even when it proposed
+            nothing, so a rerun with it does not look again).
+        attributes: Field → canonical value, only the fields found.
+        attribute_source: ``"caption"`` or ``"predicted"`` (``None`` without attributes).
+        attributes_key: The payload schema and lexicon the attributes were made with.
+    """
 
     file: str
     caption: str | None
@@ -59,6 +87,11 @@ class PointData:
     image_hash: str
     ingested_at: str
     look: np.ndarray | None = None
+    caption_source: str | None = None
+    captioner: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    attribute_source: str | None = None
+    attributes_key: str | None = None
 
     @property
     def id(self) -> str:
@@ -67,14 +100,24 @@ class PointData:
 
     def payload(self) -> dict:
         """The payload stored with the vectors."""
-        return {
+        source = self.caption_source or ("caption" if self.caption else None)
+        payload = {
             "file": self.file,
             "caption": self.caption,
-            "has_caption": bool(self.caption),
+            "has_caption": bool(self.caption) and source == "caption",
             "hash": self.hash,
             "image_hash": self.image_hash,
             "ingested_at": self.ingested_at,
         }
+        extra = {
+            "caption_source": source if self.caption else None,
+            "captioner": self.captioner,
+            "attributes": dict(self.attributes) if self.attributes else None,
+            "attribute_source": self.attribute_source if self.attributes else None,
+            "attributes_key": self.attributes_key,
+        }
+        payload.update({k: v for k, v in extra.items() if v is not None})
+        return payload
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,18 @@ class StoredEntry:
     file: str
     hash: str
     image_hash: str
+    attributes_key: str = ""
+    captioner: str = ""
+    caption_source: str = ""
+
+
+#: The payload fields :class:`StoredEntry` is read from.
+ENTRY_FIELDS = ["file", "hash", "image_hash", "attributes_key", "captioner", "caption_source"]
+
+
+def stored_entry(payload: dict) -> StoredEntry:
+    """A :class:`StoredEntry` from a point's payload (fields it lacks read as ``""``)."""
+    return StoredEntry(*(str(payload.get(name) or "") for name in ENTRY_FIELDS))
 
 
 @dataclass
@@ -98,12 +153,41 @@ class StoredPoint:
 
 
 @dataclass(frozen=True)
+class Agree:
+    """Attribute agreement: a leg's candidates ranked by the attributes they share.
+
+    Attributes:
+        values: ``(field, value, weight)`` per attribute of the query, e.g.
+            ``("color", "黑色", 1.0)``; matched against the payload's ``attributes.<field>``.
+        min_count: Candidates agree on at least this many of ``values`` (of the first
+            ``counted`` of them, when set).
+        counted: How many of ``values``, from the first, ``min_count`` counts over.
+        pool: Candidates gathered (nearest to the leg's vector among those that agree)
+            before scoring.
+        similarity: Weight of the leg's vector score in the candidate's score, so that
+            products agreeing equally are ordered by similarity.
+    """
+
+    values: tuple[tuple[str, str, float], ...]
+    min_count: int = 1
+    counted: int | None = None
+    pool: int = 200
+    similarity: float = 0.1
+
+
+@dataclass(frozen=True)
 class Leg:
-    """One input of a search: a query vector against one named vector."""
+    """One input of a search: a query vector against one named vector.
+
+    With ``agree``, the leg ranks by attribute agreement instead: the score of a candidate is
+    ``Σ weight · [attribute agrees] + agree.similarity · similarity`` (a Qdrant formula query
+    over a filtered nearest-neighbour prefetch).
+    """
 
     vector: Sequence[float] | SparseVector
     using: str
     limit: int
+    agree: Agree | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +204,8 @@ class Search:
 
 
 def collection_metadata(fingerprint: Fingerprint) -> dict:
-    """What a new collection records about itself: the model and the ``look`` dimension."""
+    """What a new collection records about itself: the model and the ``look`` dimension (the
+    catalog's lexicon is added by the ingest job, under ``lexicon``)."""
     return {"fingerprint": fingerprint.to_dict(), "look_dim": LOOK_DIM}
 
 

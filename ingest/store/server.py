@@ -7,10 +7,12 @@ from typing import Any
 
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
-from ingest.store.base import RETURNED_PAYLOAD, Store, StoreError
+from ingest.store.base import Store
+from ingest.store.records import RETURNED_PAYLOAD, StoreError
 from ingest.store.schema import (
     CAPTION,
     IMAGE,
+    INDEXED,
     KEYWORDS,
     LOOK,
     LOOK_DIM,
@@ -40,6 +42,7 @@ class ServerStore(Store):
         self.collection = collection
         self.location = location or "qdrant-client"
         self._look: bool | None = None
+        self._meta: dict = {}
 
     @classmethod
     def connect(
@@ -68,7 +71,13 @@ class ServerStore(Store):
                 "(no tuwen metadata); choose another name with TUWEN_COLLECTION"
             )
         fingerprint, self._look = read_metadata(meta["tuwen"])
+        self._meta = dict(meta["tuwen"])
         return fingerprint
+
+    @property
+    def _local(self) -> bool:
+        """qdrant-client's local mode (``:memory:`` or a path), which has no payload indexes."""
+        return self.location == ":memory:" or self.location.startswith("local")
 
     @property
     def has_look(self) -> bool:
@@ -90,8 +99,9 @@ class ServerStore(Store):
             metadata={"tuwen": collection_metadata(fingerprint)},
         )
         self._look = True
-        if self.location != ":memory:" and not self.location.startswith("local"):
-            for key in ("file", "caption"):
+        self._meta = collection_metadata(fingerprint)
+        if not self._local:
+            for key in ("file", "caption"):  # the rest: ``ensure_indexes``, by writers
                 self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)
 
     def _sparse(self, v: SparseVector) -> Any:
@@ -103,26 +113,54 @@ class ServerStore(Store):
     def _has_ids(self, ids: Sequence[str]) -> Any:
         return self._m.HasIdCondition(has_id=list(ids))
 
-    def _caption_is(self, caption: str) -> Any:
-        return self._m.FieldCondition(key="caption", match=self._m.MatchValue(value=caption))
+    def _match(self, key: str, value: str) -> Any:
+        return self._m.FieldCondition(key=key, match=self._m.MatchValue(value=value))
 
-    def _filter_of(self, must: list | None, must_not: list | None) -> Any:
-        return self._m.Filter(must=must, must_not=must_not)
+    def _filter_of(
+        self, must: list | None, must_not: list | None, min_should: tuple[list, int] | None = None
+    ) -> Any:
+        m = self._m
+        least = (
+            m.MinShould(conditions=min_should[0], min_count=min_should[1]) if min_should else None
+        )
+        return m.Filter(must=must, must_not=must_not, min_should=least)
+
+    def _formula(self, leg: Leg) -> Any:
+        """Σ weight · [attribute agrees] + similarity · the prefetch's score."""
+        m = self._m
+        agree = leg.agree
+        assert agree is not None
+        terms: list = [m.MultExpression(mult=[agree.similarity, "$score"])]
+        terms += [
+            m.MultExpression(mult=[w, self._match(f"attributes.{f}", v)])
+            for f, v, w in agree.values
+        ]
+        return m.FormulaQuery(formula=m.SumExpression(sum=terms))
+
+    def _stage(self, leg: Leg, limit: int, flt: Any) -> dict:
+        """A leg's query, ``using`` and prefetch: a nearest query, or an agreement formula over
+        the filtered nearest candidates."""
+        m = self._m
+        if leg.agree is None:
+            return {"query": self._vector(leg.vector), "using": leg.using, "filter": flt}
+        pool = m.Prefetch(
+            query=self._vector(leg.vector),
+            using=leg.using,
+            limit=max(limit, leg.agree.pool),
+            filter=flt,
+        )
+        return {"query": self._formula(leg), "prefetch": [pool]}
 
     def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
         return self._m.QueryRequest(
-            query=self._vector(leg.vector),
-            using=leg.using,
-            limit=limit,
-            filter=flt,
-            with_payload=RETURNED_PAYLOAD,
+            limit=limit, with_payload=RETURNED_PAYLOAD, **self._stage(leg, limit, flt)
         )
 
-    def _fused(self, s: Search, flt: Any) -> Any:
+    def _fused(self, s: Search, flts: list) -> Any:
         m = self._m
         prefetch = [
-            m.Prefetch(query=self._vector(leg.vector), using=leg.using, limit=leg.limit, filter=flt)
-            for leg in s.legs
+            m.Prefetch(limit=leg.limit, **self._stage(leg, leg.limit, flt))
+            for leg, flt in zip(s.legs, flts, strict=True)
         ]
         rrf = m.RrfQuery(rrf=m.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None))
         return m.QueryRequest(
@@ -136,6 +174,42 @@ class ServerStore(Store):
             for p in points
         ]
         self.client.upsert(self.collection, out, wait=True)
+
+    def _set_payloads(self, updates: Sequence[tuple[str, dict]]) -> None:
+        m = self._m
+        ops: list = []
+        for pid, fields in updates:
+            kept = {k: v for k, v in fields.items() if v is not None}
+            gone = [k for k, v in fields.items() if v is None]
+            if kept:
+                ops.append(
+                    m.SetPayloadOperation(set_payload=m.SetPayload(payload=kept, points=[pid]))
+                )
+            if gone:
+                ops.append(
+                    m.DeletePayloadOperation(
+                        delete_payload=m.DeletePayload(keys=gone, points=[pid])
+                    )
+                )
+        for start in range(0, len(ops), 512):
+            self.client.batch_update_points(self.collection, ops[start : start + 512], wait=True)
+
+    def _indexed(self) -> set[str]:
+        if self._local:  # local mode keeps no payload indexes: nothing to create
+            return set(INDEXED)
+        return set(self.client.get_collection(self.collection).payload_schema or {})
+
+    def _create_index(self, key: str, kind: str) -> None:
+        m = self._m
+        schema = m.PayloadSchemaType.BOOL if kind == "bool" else m.PayloadSchemaType.KEYWORD
+        self.client.create_payload_index(self.collection, key, schema, wait=True)
+
+    def _metadata(self) -> dict:
+        return self._meta
+
+    def _write_metadata(self, meta: dict) -> None:
+        self.client.update_collection(self.collection, metadata={"tuwen": meta})
+        self._meta = dict(meta)
 
     def _delete(self, ids: list[str]) -> None:
         self.client.delete(self.collection, self._m.PointIdsList(points=ids), wait=True)

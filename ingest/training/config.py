@@ -46,6 +46,9 @@ class FinetuneConfig:
         threads: CPU threads (``None``: measured at the start: all cores, or one when
             another process keeps a core busy and the extra thread only waits for it).
         seed: Random seed (model init, shuffling, augmentation).
+        heads: After the contrastive epochs, train the answer heads on the saved model's
+            frozen image vectors (:mod:`ingest.vqa.train`; same hold-out) and save them in
+            ``out``.
         progress: Show a progress bar.
         started: ``time.monotonic()`` when the command started (the ``minutes`` clock).
     """
@@ -71,6 +74,7 @@ class FinetuneConfig:
     device: str = "auto"
     threads: int | None = None
     seed: int = 0
+    heads: bool = True
     progress: bool = True
     started: float | None = None
 
@@ -123,6 +127,8 @@ class FinetuneResult:
         stopped: ``epochs`` or ``minutes``: the limit that ended the run.
         seconds: Wall time of the whole run, the save included.
         settings: The settings written to ``training.json``.
+        heads: The answer heads' hold-out report (:attr:`ingest.vqa.heads.AnswerHeads.report`),
+            or ``None`` when none were trained.
     """
 
     out: Path
@@ -131,6 +137,7 @@ class FinetuneResult:
     stopped: str
     seconds: float
     settings: dict = field(default_factory=dict)
+    heads: dict | None = None
 
     @property
     def best(self) -> EpochRecord:

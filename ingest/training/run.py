@@ -1,6 +1,6 @@
 """A fine-tuning run: load the catalog and the model, decode the photos once, train epoch
 by epoch within the limits, keep the best evaluated weights and save them with
-``training.json``."""
+``training.json``, then train the answer heads on the saved model (:mod:`ingest.vqa.train`)."""
 
 from __future__ import annotations
 
@@ -164,6 +164,17 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         },
     )
     save_run(data.trainable, result, t_start)
+    if config.heads:
+        from ingest.vqa.fit import HeadsConfig
+        from ingest.vqa.train import train_heads
+
+        result.heads = train_heads(
+            out,
+            config.images,
+            config.captions,
+            config=HeadsConfig(holdout=config.holdout),
+            device=str(device),
+        ).report
     return result
 
 

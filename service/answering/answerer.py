@@ -23,9 +23,11 @@ from service.answering.citations import (
     strip_citations,
 )
 from service.answering.extractive import extractive_answer
+from service.answering.photo import photo_hit, question_photo
 from service.answering.prompt import build_prompt
 from service.answering.retrieve import QueryImage, Retriever, Timings
-from service.generation.base import Generator, GeneratorUnavailable
+from service.answering.vqa import Vqa, VqaStage
+from service.generation.base import Generator, GeneratorUnavailable, sees_images
 from service.routing import Route, route
 
 #: The backend name of answers composed without a language model.
@@ -40,11 +42,17 @@ _LOOKALIKE_SEEDS = 3
 
 @dataclass
 class Citation:
-    """One cited catalog image."""
+    """One cited catalog image.
+
+    Attributes:
+        caption_source: ``"generated"`` when ``caption`` was written by a captioner for a
+            photo without one (show it marked as such), ``"caption"`` for a real caption.
+    """
 
     image: str
     caption: str | None
     score: float
+    caption_source: str | None = None
 
 
 @dataclass
@@ -80,6 +88,8 @@ class _Question:
     image: str | None
     times: Timings
     route_ms: float
+    query: QueryImage | None = None  # the questioned image as retrieval resolved it
+    vqa: Vqa | None = None  # the VQA stage's candidates (describe and attribute questions)
 
     def read(self, candidates: list[Hit]) -> list[Hit]:
         """What an answer rests on: the questioned image (a captioned catalog file), then
@@ -95,7 +105,9 @@ class _Question:
             kind=self.route.kind,
             attribute=self.route.attribute,
             answer=text,
-            citations=[Citation(h.file, h.caption, round(h.score, 6)) for h in cited],
+            citations=[
+                Citation(h.file, h.caption, round(h.score, 6), h.caption_source) for h in cited
+            ],
             backend=backend,
             timings={
                 "route": round(self.route_ms, 3),
@@ -120,6 +132,13 @@ class Answerer:
         count_tokens: Token counter for the budget (default: characters).
         router: Question router (default: the rule router).
         max_new_tokens: Upper bound on a model answer's tokens.
+        photo_path: Where the photo of an indexed file is on disk (``None`` when it is not),
+            for a generator that sees images (``vision = True``); a photo the question named
+            by its path is read from that path when this finds none. The VQA stage reads the
+            photo's colours from it too.
+        vqa: The VQA stage (:mod:`service.answering.vqa`): candidate answers for describe and
+            attribute questions, shown to the model and answered from extractively; default:
+            the neighbours' vote alone, parsed with the retriever's lexicon.
     """
 
     def __init__(
@@ -133,6 +152,8 @@ class Answerer:
         count_tokens: Callable[[str], int] | None = None,
         router: Callable[[str], Route] = route,
         max_new_tokens: int = 256,
+        photo_path: Callable[[str], Path | None] | None = None,
+        vqa: VqaStage | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -142,6 +163,8 @@ class Answerer:
         self.count_tokens = count_tokens
         self.router = router
         self.max_new_tokens = max_new_tokens
+        self.photo_path = photo_path
+        self.vqa = vqa if vqa is not None else VqaStage(lexicon=getattr(retriever, "lexicon", None))
 
     @property
     def backend(self) -> str:
@@ -180,7 +203,9 @@ class Answerer:
             if answer:
                 yield answer
             yield q.answer(answer, q.hits, "retrieval", 0.0, 0.0)
-        elif self.generator is None:
+            return
+        q.vqa = self.vqa.answer(q.route, q.query, q.hits, q.own_caption, photo_path=self.photo_path)
+        if self.generator is None:
             yield from self._extractive(q, EXTRACTIVE, 0.0, time.perf_counter(), {})
         else:
             yield from self._generate(q, self.generator)
@@ -213,13 +238,15 @@ class Answerer:
         else:
             hits = self.retriever.search(question, self.k, captioned_only=True, timings=times)
         image_file = query.file if query else None
-        return _Question(question, r, hits, own_caption, own, image_file, times, route_ms)
+        return _Question(
+            question, r, hits, own_caption, own, image_file, times, route_ms, query=query
+        )
 
     def _extractive(
         self, q: _Question, backend: str, prompt_ms: float, t0: float, meta: dict
     ) -> Iterator[str | Answer]:
-        """The extractive strategy: a vote over every retrieved neighbour's caption."""
-        text, files = extractive_answer(q.route, q.hits, q.own_caption)
+        """The extractive strategy: each asked field's best VQA candidate."""
+        text, files = extractive_answer(q.route, q.hits, q.own_caption, vqa=q.vqa)
         by_file = {h.file: h for h in q.hits}
         cited = [by_file[f] for f in files if f in by_file]
         generate_ms = (time.perf_counter() - t0) * 1000
@@ -228,20 +255,36 @@ class Answerer:
         rests_on = cited or q.read(q.hits)[:_RESTS_ON]
         a = q.answer(text, rests_on, backend, prompt_ms, generate_ms)
         a.meta = {"cited_by_model": bool(cited), **meta}
+        if q.vqa is not None:
+            a.meta["vqa"] = q.vqa.meta()
         yield a
 
     def _generate(self, q: _Question, generator: Generator) -> Iterator[str | Answer]:
         """A language model's answer over the prompt; its ``[file]`` citations are checked
-        against the candidates it was shown."""
+        against the candidates it was shown (and, for a vision model, the photo itself)."""
         t1 = time.perf_counter()
+        vision = sees_images(generator)
+        photo = question_photo(q.query, self.photo_path) if vision and q.query else None
         prompt = build_prompt(
-            q.text, q.route, q.hits, q.own_caption, self.token_budget, self.count_tokens
+            q.text,
+            q.route,
+            q.hits,
+            q.own_caption,
+            self.token_budget,
+            self.count_tokens,
+            photo_attached=photo is not None,
+            photo_file=q.image if photo is not None else None,
+            vqa=q.vqa.prompt_candidates() if q.vqa is not None else None,
         )
         t2 = time.perf_counter()
         pieces: list[str] = []
         shown = MarkerFilter()
         try:
-            for piece in generator.stream(prompt.messages, self.max_new_tokens):
+            if photo is not None:
+                stream = generator.stream(prompt.messages, self.max_new_tokens, image=photo)  # type: ignore[call-arg]
+            else:
+                stream = generator.stream(prompt.messages, self.max_new_tokens)
+            for piece in stream:
                 pieces.append(piece)
                 visible = shown.feed(piece)
                 if visible:
@@ -258,7 +301,10 @@ class Answerer:
             yield rest
         t3 = time.perf_counter()
         raw = "".join(pieces)
-        shown_files = q.read(prompt.candidates)  # the only files it may cite
+        shown_files = q.read(prompt.candidates)  # the only files it may cite...
+        seen = photo_hit(q.query, q.own_caption, shown_files) if photo is not None else None
+        if seen is not None:
+            shown_files.insert(0, seen)  # ...and the photo it looked at
         named = extract_citations(raw)
         cited = filter_citations(named, shown_files)
         dropped = [f for f in named if f not in {h.file for h in cited}]
@@ -270,6 +316,10 @@ class Answerer:
             (t3 - t2) * 1000,
         )
         a.meta = {"cited_by_model": bool(cited)}
+        if q.vqa is not None:
+            a.meta["vqa"] = q.vqa.meta()
+        if vision:
+            a.meta["image_shown"] = photo is not None
         if dropped:
             a.meta["dropped_citations"] = dropped
         yield a

@@ -1,29 +1,24 @@
-"""Answers composed from retrieved captions without a language model.
+"""Answers composed without a language model, from the VQA stage's candidates.
 
-The extractive answering strategy: every answer is a score-weighted vote over the
-attributes parsed from the retrieved neighbours' captions (the questioned image's own
-caption, when it has one, outweighs all of them), phrased as a short Chinese sentence, and
-cites the files that voted for the winner.
+The extractive answering strategy: each field the question asks is answered with its best
+candidate (:mod:`service.answering.vqa`: the photo's own caption, else the fusion of the answer
+heads, CLIP zero-shot and the score-weighted vote of the retrieved neighbours; with no VQA
+stage, the vote alone), phrased as a short Chinese sentence that cites the neighbours whose
+captions state it. Only recognised attribute values are ever repeated
+(:func:`ingest.vqa.vocabulary.recognised`), never other text of a caption.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+from ingest.attributes import ATTRIBUTE_LABELS, FOOTWEAR_SUFFIXES, Lexicon
 from ingest.hits import Hit
-from service.attributes import (
-    ATTRIBUTE_LABELS,
-    FOOTWEAR_SUFFIXES,
-    MATERIAL_WORDS,
-    STYLE_WORDS,
-    Attributes,
-    canonical_usage,
-    find_terms,
-    parse_caption,
-)
+from ingest.vqa.sources import vote_weights
+from service.answering.vqa import NONE, UNMENTIONED, Vqa, VqaStage
 from service.routing import Route
+
+__all__ = ["extractive_answer"]
 
 _USAGE_PHRASES = {
     "休闲": "日常休闲",
@@ -34,80 +29,6 @@ _USAGE_PHRASES = {
 
 # How many files an answer that found nothing cites (the captions it read).
 _CONSULTED = 3
-
-
-@dataclass(frozen=True)
-class _Voter:
-    file: str | None
-    weight: float
-    caption: str
-    attributes: Attributes
-
-
-def vote_weights(scores: Sequence[float]) -> list[float]:
-    """Weights for a vote over candidates ranked by score (best first).
-
-    Each weight is ``exp((score - best) / spread) / sqrt(rank + 1)``, where ``spread`` is
-    the range of the scores: the weakest candidate's score factor is ``e**-1`` and the
-    result does not depend on the score scale (cosine or RRF). The square-root rank decay
-    lets two close runners-up that agree outvote the top hit, while a clearly better top
-    hit outweighs weak agreeing candidates.
-
-    Args:
-        scores: Candidate scores, best first.
-
-    Returns:
-        One positive weight per score.
-    """
-    if not scores:
-        return []
-    best, worst = max(scores), min(scores)
-    spread = best - worst
-    weights = []
-    for rank, score in enumerate(scores):
-        factor = math.exp((score - best) / spread) if spread > 0 else 1.0
-        weights.append(factor / math.sqrt(rank + 1))
-    return weights
-
-
-def _voters(candidates: Sequence[Hit], own_caption: str | None) -> list[_Voter]:
-    ranked = sorted((c for c in candidates if c.caption), key=lambda c: -c.score)
-    weights = vote_weights([c.score for c in ranked])
-    voters = [
-        _Voter(c.file, w, c.caption or "", parse_caption(c.caption or ""))
-        for c, w in zip(ranked, weights, strict=True)
-    ]
-    if own_caption and own_caption.strip():
-        voters.insert(0, _Voter(None, sum(weights) + 1.0, own_caption, parse_caption(own_caption)))
-    return voters
-
-
-def _vote(ballots: Sequence[tuple[str | None, float, str | None]]) -> tuple[str | None, list[str]]:
-    """Returns the value with the most weight (ties: best rank) and the files voting for it."""
-    totals: dict[str, float] = {}
-    for value, weight, _ in ballots:
-        if value:
-            totals[value] = totals.get(value, 0.0) + weight
-    if not totals:
-        return None, []
-    winner = max(totals, key=lambda v: totals[v])  # dict order = rank order breaks ties
-    files = [f for v, _, f in ballots if v == winner and f is not None]
-    return winner, list(dict.fromkeys(files))
-
-
-def _field_vote(voters: Sequence[_Voter], name: str) -> tuple[str | None, list[str]]:
-    return _vote([(getattr(v.attributes, name), v.weight, v.file) for v in voters])
-
-
-def _term_vote(
-    voters: Sequence[_Voter], terms_of: Callable[[_Voter], list[str]]
-) -> tuple[str | None, list[str]]:
-    ballots = [(term, v.weight, v.file) for v in voters for term in dict.fromkeys(terms_of(v))]
-    return _vote(ballots)
-
-
-def _consulted(voters: Sequence[_Voter]) -> list[str]:
-    return [v.file for v in voters if v.file is not None][:_CONSULTED]
 
 
 def _attribute_sentence(attribute: str, value: str) -> str:
@@ -128,13 +49,10 @@ def _attribute_sentence(attribute: str, value: str) -> str:
     return f"{ATTRIBUTE_LABELS.get(attribute, attribute)}是{value}。"
 
 
-def _describe(voters: Sequence[_Voter]) -> tuple[str | None, list[str]]:
-    category, category_files = _field_vote(voters, "category")
-    gender, gender_files = _field_vote(voters, "gender")
-    color, color_files = _field_vote(voters, "color")
-    usage, _ = _field_vote(voters, "usage")
-    coherent = [v for v in voters if category is None or v.attributes.category == category]
-    brand, _ = _field_vote(coherent, "brand")
+def _describe(vqa: Vqa) -> tuple[str | None, list[str]]:
+    brand, gender, color, usage, category = (
+        vqa.top(n) for n in ("brand", "gender", "color", "usage", "category")
+    )
     if not any((category, gender, color, usage, brand)):
         return None, []
     style = ""
@@ -142,24 +60,47 @@ def _describe(voters: Sequence[_Voter]) -> tuple[str | None, list[str]]:
         style = f"{usage}的" if usage.endswith("风") else f"{usage}风格的"
     brand = " ".join(brand.split()) if brand else ""  # "Allen  Solly" reads "Allen Solly"
     text = f"这是一款{brand}{gender or ''}{color or ''}{style}{category or '商品'}。"
-    return text, category_files or color_files or gender_files
+    return text, vqa.files("category") or vqa.files("color") or vqa.files("gender")
+
+
+def _shoes(ranked: Sequence[Hit], vqa_stage: VqaStage) -> tuple[str | None, list[str]]:
+    """The footwear the neighbours' captions name, by vote."""
+    totals: dict[str, float] = {}
+    files: dict[str, list[str]] = {}
+    for hit, weight in zip(ranked, vote_weights([h.score for h in ranked]), strict=True):
+        category = vqa_stage.attributes(hit).get("category")
+        if category and category.endswith(FOOTWEAR_SUFFIXES):
+            totals[category] = totals.get(category, 0.0) + weight
+            files.setdefault(category, []).append(hit.file)
+    if not totals:
+        return None, []
+    best = max(totals, key=lambda v: totals[v])  # dict order = rank order breaks ties
+    return best, files[best]
 
 
 def extractive_answer(
-    route: Route, candidates: Sequence[Hit], own_caption: str | None = None
+    route: Route,
+    candidates: Sequence[Hit],
+    own_caption: str | None = None,
+    *,
+    vqa: Vqa | None = None,
+    lexicon: Lexicon | None = None,
 ) -> tuple[str, list[str]]:
-    """Answers a routed question from the candidates' captions, without a language model.
+    """Answers a routed question from the VQA candidates, without a language model.
 
     Args:
         route: The routed question.
-        candidates: Retrieved products (any order; ranked here by score). All of them
-            vote: the strategy reads every retrieved neighbour.
-        own_caption: The questioned image's own caption, if the catalog has one; it
-            outweighs all candidates together.
+        candidates: Retrieved products (any order; ranked here by score).
+        own_caption: The questioned image's own real caption, if the catalog has one; the
+            fields it states are answered by it.
+        vqa: The VQA stage's candidates for this question; ``None``: the neighbours' vote
+            alone (and the own caption).
+        lexicon: The catalog's lexicon (captions are parsed with it when ``vqa`` is ``None``).
 
     Returns:
-        ``(answer, cited files)``: a short Chinese sentence and the files whose captions
-        support it (when nothing answers the question: the first captions it read).
+        ``(answer, cited files)``: a short Chinese sentence and the neighbours whose captions
+        support it (when nothing answers the question: the first captions it read; when only
+        the photo's own features answer it: none).
 
     Raises:
         ValueError: For a ``retrieve`` question (retrieval itself answers those).
@@ -169,46 +110,38 @@ def extractive_answer(
             "a retrieve question is answered by retrieval (the best file), not by a vote "
             "over captions"
         )
-    voters = _voters(candidates, own_caption)
-    if not voters:
+    ranked = sorted((c for c in candidates if c.caption), key=lambda c: -c.score)
+    stage = VqaStage(lexicon=lexicon)
+    if vqa is None:
+        vqa = stage.answer(route, None, ranked, own_caption)
+    consulted = [h.file for h in ranked][:_CONSULTED]
+    speaks = any(a.candidates for a in vqa.fields.values())
+    if not ranked and not speaks and not (own_caption or "").strip():
         return "目录中没有找到带说明的相似商品，无法回答。", []
 
     if route.kind == "describe":
-        text, files = _describe(voters)
+        text, files = _describe(vqa)
         if text is None:
-            return "目录中相似商品的说明不足以描述这张图片。", _consulted(voters)
+            return "目录中相似商品的说明不足以描述这张图片。", consulted
         return text, files
 
     attribute = route.attribute
     label = ATTRIBUTE_LABELS.get(attribute, attribute or "")
-    if attribute in ("color", "category", "gender", "usage"):
-        value, files = _field_vote(voters, attribute)
-    elif attribute == "material":
-        value, files = _term_vote(voters, lambda v: find_terms(v.caption, MATERIAL_WORDS))
-    elif attribute == "style":
-        value, files = _term_vote(
-            voters,
-            lambda v: (
-                [canonical_usage(t) for t in find_terms(v.caption, STYLE_WORDS)]
-                + ([v.attributes.usage] if v.attributes.usage else [])
-            ),
-        )
-    elif attribute == "shoes":
-        value, files = _term_vote(
-            voters,
-            lambda v: (
-                [v.attributes.category]
-                if v.attributes.category and v.attributes.category.endswith(FOOTWEAR_SUFFIXES)
-                else []
-            ),
-        )
-    else:
-        text, files = _describe(voters)
+    if attribute == "shoes":
+        value, files = _shoes(ranked, stage)
+        if value is None:
+            return f"目录中相似商品的说明没有提到{label}。", consulted
+        return _attribute_sentence(attribute, value), files
+    if attribute is None or attribute not in vqa.fields:
+        text, files = _describe(vqa)
         lead = "目录中相似商品的说明没有直接回答这个问题。"
         if text is None:
-            return lead, _consulted(voters)
+            return lead, consulted
         return f"{lead}根据说明，{text}", files
 
-    if value is None:
-        return f"目录中相似商品的说明没有提到{label}。", _consulted(voters)
-    return _attribute_sentence(attribute, value), files
+    answer = vqa.fields[attribute]
+    if answer.origin == UNMENTIONED:
+        return f"目录中没有关于{label}的信息。", consulted
+    if answer.origin == NONE or answer.top is None:
+        return f"目录中相似商品的说明没有提到{label}。", consulted
+    return _attribute_sentence(attribute, answer.top), vqa.files(attribute)

@@ -14,7 +14,7 @@ input; equal scores are ordered by file name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ingest.hits import Hit
 from ingest.store import Leg, Search, Store
@@ -72,7 +72,7 @@ def rrf(lists: Sequence[Sequence[Hit]], k: int, limit: int | None = None) -> lis
             scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + position)
             first.setdefault(h.id, h)
     order = sorted(scores, key=lambda i: (-scores[i], first[i].file))[:limit]
-    return [Hit(i, first[i].file, first[i].caption, round(scores[i], 6)) for i in order]
+    return [replace(first[i], score=round(scores[i], 6)) for i in order]
 
 
 def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:

@@ -9,15 +9,15 @@ instruction, or forge a citation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
 import prompts
+from ingest.attributes import ATTRIBUTE_LABELS
 from ingest.hits import Hit
-from service.attributes import ATTRIBUTE_LABELS
 from service.routing import Route
 
 #: The prompt files shipped in the ``prompts`` package (package data, found when installed).
@@ -107,17 +107,50 @@ def _candidate_lines(candidates: Sequence[Hit]) -> str:
     return "\n".join(lines)
 
 
+def vqa_lines(vqa: Mapping[str, Sequence[tuple[str, float]] | None]) -> str:
+    """The VQA candidates as the data block lists them, VLE's way
+    (``VQA 候选答案：黑色 0.71、藏青色 0.18``), one line per field when there are several.
+
+    Args:
+        vqa: Field → ``(value, probability)`` candidates, best first; ``None``: no caption of
+            the catalog states the field.
+
+    Returns:
+        The lines (empty without candidates), starting with a line break.
+    """
+
+    def one(name: str, cands: Sequence[tuple[str, float]] | None) -> str:
+        if cands is None:
+            return f"目录中没有关于{_field_label(name)}的信息"
+        return "、".join(f"{quote_data(v)} {p:.2f}" for v, p in cands)
+
+    if not vqa:
+        return ""
+    if len(vqa) == 1:
+        ((name, cands),) = vqa.items()
+        return f"\nVQA 候选答案：{one(name, cands)}"
+    rows = [f"- {_field_label(n)}：{one(n, c)}" for n, c in vqa.items()]
+    return "\nVQA 候选答案：\n" + "\n".join(rows)
+
+
+def _field_label(name: str) -> str:
+    return "品牌" if name == "brand" else ATTRIBUTE_LABELS.get(name, name)
+
+
 def _render(
     template: ChatPromptTemplate,
     question: str,
     candidates: Sequence[Hit],
     own_caption: str | None,
     instruction: str,
+    photo_note: str = "",
+    vqa: str = "",
 ) -> tuple[list[dict[str, str]], str]:
     own = f"提问图片自身的目录说明：「{quote_data(own_caption)}」\n" if own_caption else ""
+    own = photo_note + own
     messages = template.format_messages(
         own_caption=own,
-        candidates=_candidate_lines(candidates),
+        candidates=_candidate_lines(candidates) + vqa,
         question=_neutralise_tags(question.strip()),
         instruction=instruction,
     )
@@ -134,6 +167,10 @@ def build_prompt(
     token_budget: int = 1500,
     count_tokens: Callable[[str], int] | None = None,
     prompts_dir: Path | None = None,
+    *,
+    photo_attached: bool = False,
+    photo_file: str | None = None,
+    vqa: Mapping[str, Sequence[tuple[str, float]] | None] | None = None,
 ) -> Prompt:
     """Renders the answer prompt and fits it into a token budget.
 
@@ -151,6 +188,13 @@ def build_prompt(
         count_tokens: Token counter; default: number of characters.
         prompts_dir: Directory holding ``system.txt``, ``answer.txt`` and the
             instruction files; default: the bundled ``prompts`` package.
+        photo_attached: The questioned photo goes with the message (a vision model): the
+            data block names it (``photo_file``, a catalog file it may cite) and
+            ``vision.txt`` is added to the instruction.
+        photo_file: The photo's catalog file, or ``None`` for an upload.
+        vqa: The VQA stage's candidates (:meth:`service.answering.vqa.Vqa.prompt_candidates`):
+            listed after the candidate products (:func:`vqa_lines`), and ``vqa.txt`` is added
+            to the instruction. They are kept whatever the budget.
 
     Returns:
         The :class:`Prompt`.
@@ -172,9 +216,19 @@ def build_prompt(
         [("system", _read(directory, "system.txt")), ("human", _read(directory, "answer.txt"))]
     )
     instruction = _instruction(directory, route)
+    photo_note = ""
+    if photo_attached:
+        instruction += "\n" + _read(directory, "vision.txt")
+        name = f"[{quote_data(photo_file)}]" if photo_file else "上传的照片，没有文件名"
+        photo_note = f"提问图片：{name}（附在本消息中）\n"
+    vqa_text = vqa_lines(vqa or {})
+    if vqa_text:
+        instruction += "\n" + _read(directory, "vqa.txt")
     kept = sorted(candidates, key=lambda h: -h.score)
     while True:
-        messages, text = _render(template, question, kept, own_caption, instruction)
+        messages, text = _render(
+            template, question, kept, own_caption, instruction, photo_note=photo_note, vqa=vqa_text
+        )
         if count(text) <= token_budget or not kept:
             return Prompt(messages=messages, candidates=list(kept), text=text)
         kept = kept[:-1]

@@ -16,6 +16,12 @@ from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
 from ingest.look import look_vector
 from ingest.store import CAPTION, IMAGE, KEYWORDS, LOOK, Leg, Store, point_id
+from service.answering.agreement import (
+    ProductText,
+    agreeing,
+    agreement_leg,
+    read_product_text,
+)
 from service.answering.batcher import BatcherClosed, TextBatcher
 from service.answering.fusion import Fused, fuse
 
@@ -42,14 +48,20 @@ class QueryImage:
     Attributes:
         vector: Its CLIP image vector (the stored one for a catalog image).
         file: Its catalog file when it is indexed, else ``None`` (an upload).
-        caption: Its own caption when the catalog has one.
+        caption: Its own real caption when the catalog has one (never a generated one).
         look: Its look vector (:mod:`ingest.look`), when there is one.
+        photo: The decoded photo, when resolving it decoded one (an upload or a path outside
+            the catalog); a catalog image reuses its vector and is not decoded.
+        path: The local file the question named, when it is one (a catalog file named by
+            its path): where a vision model's photo is read from.
     """
 
     vector: np.ndarray
     file: str | None = None
     caption: str | None = None
     look: np.ndarray | None = None
+    photo: Image.Image | None = None
+    path: Path | None = None
 
     @property
     def id(self) -> str | None:
@@ -89,6 +101,15 @@ class Retriever:
             client p50 24.7 ms with 0 vs 27.3 ms with 2; 16 clients 81.6 vs 75.5 req/s).
         look: Fuse the look vector with the CLIP image vector when searching an image's
             neighbours (when the collection has it).
+        agreement: Text searches parse the text into attributes with the collection's
+            lexicon (:mod:`service.answering.agreement`): products whose stored attributes
+            agree are one more fused ranking, and the keyword leg searches the product words
+            without the marketing words.
+        agreement_slack: An agreeing product may disagree on this many of the text's
+            attributes.
+        agreement_lead: With ``exact_first`` and no exact caption match, the annotated
+            products that agree on every identifying attribute the text states (at least
+            two) lead instead, in fused order, and seed the look-alikes.
     """
 
     def __init__(
@@ -104,9 +125,18 @@ class Retriever:
         look: bool = True,
         look_rrf_k: int = 10,
         lookalike_rrf_k: int = 61,
+        agreement: bool = True,
+        agreement_slack: int = 1,
+        agreement_lead: bool = True,
     ) -> None:
+        from ingest.job import stored_lexicon
+
         store.require()  # the collection exists...
         store.ensure(encoder.fingerprint)  # ...and was built with this model
+        self.lexicon = stored_lexicon(store)  # questions are read as the captions were
+        self.agreement = agreement
+        self.agreement_slack = agreement_slack
+        self.agreement_lead = agreement_lead
         self.store = store
         self.encoder = encoder
         self.prefetch = prefetch
@@ -169,8 +199,9 @@ class Retriever:
         """Products for each text, best first, each product at most once.
 
         The ranking is hybrid: the CLIP text vector against ``image`` and ``caption`` plus
-        the jieba keywords against ``keywords``, fused with RRF in one store query. The
-        texts share one encoder call (and, with batching on, concurrent searches' calls).
+        the jieba keywords against ``keywords`` and, with ``agreement``, the products whose
+        attributes agree with the text's, fused with RRF in one store query. The texts share
+        one encoder call (and, with batching on, concurrent searches' calls).
 
         Args:
             texts: Product texts or questions.
@@ -178,7 +209,9 @@ class Retriever:
             captioned_only: Annotated products only.
             exact_first: The products whose caption is exactly the text (stripped) lead, with
                 score 1.0: a product searched by its own title comes first, even where
-                another ranks higher on the fused legs.
+                another ranks higher on the fused legs. Without one, and with
+                ``agreement_lead``, the annotated products agreeing on every identifying
+                attribute the text states lead (in fused order).
             lookalikes: After the exact matches, photos without a caption ranked by fusing
                 the photos nearest to up to this many exact matches (else to the best
                 caption hit) with the text's own photo hits: a caption match leads on to
@@ -202,13 +235,16 @@ class Retriever:
         vecs = self._encode_texts(list(texts))
         t1 = time.perf_counter()
         depth = max(k, self.prefetch) if lookalikes else k
+        read = [self._read(t) for t in texts]
         hybrid = fuse(
             self.store,
-            [self._hybrid(t, v, depth, captioned_only) for t, v in zip(texts, vecs, strict=True)],
+            [self._hybrid(p, v, depth, captioned_only) for p, v in zip(read, vecs, strict=True)],
         )
         results = []
-        for text, vec, hits in zip(texts, vecs, hybrid, strict=True):
-            exact = self.store.with_caption(text.strip(), limit=k) if exact_first else []
+        for product, vec, hits in zip(read, vecs, hybrid, strict=True):
+            exact = self.store.with_caption(product.text.strip(), limit=k) if exact_first else []
+            if exact_first and self.agreement_lead and not exact:
+                exact = agreeing(hits, product.attributes)
             similar = self._lookalikes(vec, hits, exact, lookalikes, depth) if lookalikes else []
             results.append(_unique([*exact, *similar, *hits], k))
         if timings is not None:
@@ -216,19 +252,34 @@ class Retriever:
             timings.search += (time.perf_counter() - t1) * 1000
         return results
 
-    def _hybrid(self, text: str, vec: np.ndarray, k: int, captioned_only: bool) -> Fused:
+    def _read(self, text: str) -> ProductText:
+        """The text as search inputs: parsed with the lexicon when agreement is on."""
+        if not self.agreement:
+            return ProductText(text, {}, text)
+        return read_product_text(text, self.lexicon)
+
+    def _hybrid(self, product: ProductText, vec: np.ndarray, k: int, captioned_only: bool) -> Fused:
         n = max(self.prefetch, k)
         legs = [Leg(vec, IMAGE, n), Leg(vec, CAPTION, n)]
-        sparse = sparse_vector(text)
+        sparse = sparse_vector(product.keywords)
         if sparse:
             legs.append(Leg(sparse, KEYWORDS, n))
+        agree = agreement_leg(product, vec, n, slack=self.agreement_slack)
+        if agree is not None:
+            legs.append(agree)
         return Fused(tuple(legs), limit=k, k=self.rrf_k, captioned_only=captioned_only)
 
     def _lookalikes(
-        self, vec: np.ndarray, hybrid: list[Hit], exact: list[Hit], seeds: int, n: int
+        self,
+        vec: np.ndarray,
+        hybrid: list[Hit],
+        exact: list[Hit],
+        seeds: int,
+        n: int,
     ) -> list[Hit]:
-        anchors = exact[:seeds] or [h for h in hybrid if h.caption][:1]
-        photos = [h for h in hybrid if not h.caption]  # the text's own photo hits
+        real = [h for h in hybrid if h.caption and not h.generated]
+        anchors = exact[:seeds] or real[:1]
+        photos = [h for h in hybrid if not h.caption or h.generated]  # the text's photo hits
         stored = self.store.get([h.id for h in anchors], [IMAGE]) if anchors else []
         legs = tuple(Leg(p.vectors[IMAGE], IMAGE, n) for p in stored if IMAGE in p.vectors)
         request = Fused(
@@ -257,11 +308,14 @@ class Retriever:
                 if timings is not None:
                     timings.search += (time.perf_counter() - t0) * 1000
                 look = stored.vectors.get(LOOK)
+                named = Path(image)
                 return QueryImage(
                     np.asarray(stored.vectors[IMAGE], dtype=np.float32),
                     stored.file,
-                    stored.caption,
+                    # a generated caption is no annotation: the photo speaks for itself
+                    None if stored.payload.get("caption_source") == "generated" else stored.caption,
                     np.asarray(look, dtype=np.float32) if look is not None else None,
+                    path=named if named.is_file() else None,
                 )
             path = Path(image)
             if not path.is_file():
@@ -277,7 +331,7 @@ class Retriever:
         look = look_vector(pixels)
         if timings is not None:
             timings.encode += (time.perf_counter() - t1) * 1000
-        return QueryImage(vec, look=look)
+        return QueryImage(vec, look=look, photo=pil)
 
     def neighbours(
         self, query: QueryImage, k: int = 8, *, timings: Timings | None = None

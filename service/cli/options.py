@@ -19,13 +19,14 @@ GENERATION_FLAGS: dict[str, str] = {
     "llm": "llm",
     "llm_model": "llm_model",
     "llm_base_url": "llm_base_url",
+    "llm_vision": "llm_vision",
 }
 """Generation option destinations → the settings they override."""
 
 
 def add_answering_options(parser: argparse.ArgumentParser) -> None:
     """Adds the store options and the generation options (``--llm``, ``--llm-model``,
-    ``--llm-base-url``) to a command that answers questions.
+    ``--llm-base-url``, ``--llm-vision``) to a command that answers questions.
 
     Args:
         parser: The command's parser.
@@ -37,6 +38,12 @@ def add_answering_options(parser: argparse.ArgumentParser) -> None:
         "--llm-model", help="GLM hub id / local dir, or the served model name (TUWEN_LLM_MODEL)"
     )
     g.add_argument("--llm-base-url", help="OpenAI-compatible server root (TUWEN_LLM_BASE_URL)")
+    g.add_argument(
+        "--llm-vision",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the model sees the questioned photo (TUWEN_LLM_VISION)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -1,11 +1,15 @@
-"""The generation interface: chat messages in, answer text out in pieces."""
+"""The generation interface: chat messages (and, for a vision model, the photo) in, answer
+text out in pieces."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["Generator", "GeneratorUnavailable", "generate"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Generator", "GeneratorUnavailable", "VisionGenerator", "generate", "sees_images"]
 
 
 class GeneratorUnavailable(RuntimeError):
@@ -35,8 +39,47 @@ class Generator(Protocol):
         ...
 
 
+@runtime_checkable
+class VisionGenerator(Protocol):
+    """A generator that also looks at the questioned photo.
+
+    Attributes:
+        name: The backend in words.
+        vision: ``True``: :meth:`stream` takes ``image``.
+    """
+
+    name: str
+    vision: bool
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int = 256,
+        image: Image.Image | None = None,
+    ) -> Iterator[str]:
+        """Yields the answer in pieces; ``image`` goes with the last user message.
+
+        Args:
+            messages: ``{"role", "content"}`` chat messages.
+            max_new_tokens: Upper bound on generated tokens.
+            image: The questioned photo (RGB), or ``None`` to answer from the text alone.
+
+        Raises:
+            GeneratorUnavailable: When the backend cannot answer.
+        """
+        ...
+
+
+def sees_images(generator: Any) -> bool:
+    """Whether ``generator`` declares ``vision = True`` (its ``stream`` takes ``image=``)."""
+    return getattr(generator, "vision", False) is True
+
+
 def generate(
-    generator: Generator, messages: list[dict[str, str]], max_new_tokens: int = 256
+    generator: Generator,
+    messages: list[dict[str, str]],
+    max_new_tokens: int = 256,
+    image: Image.Image | None = None,
 ) -> str:
     """Runs a generator to the end and joins its pieces.
 
@@ -44,6 +87,8 @@ def generate(
         generator: Any :class:`Generator`.
         messages: Chat messages.
         max_new_tokens: Upper bound on generated tokens.
+        image: The questioned photo, for a generator that :func:`sees_images`; ignored
+            (not sent) for a text generator.
 
     Returns:
         The whole answer.
@@ -51,4 +96,6 @@ def generate(
     Raises:
         GeneratorUnavailable: When the backend cannot answer.
     """
+    if image is not None and sees_images(generator):
+        return "".join(generator.stream(messages, max_new_tokens, image=image))
     return "".join(generator.stream(messages, max_new_tokens))

@@ -32,7 +32,26 @@ def resolve_backend(settings: Settings, backend: str | None = None) -> str:
 
 
 def _loader(name: str, settings: Settings) -> tuple[Callable[[], Generator], str]:
-    """A function loading backend ``name`` and its name in words before it loads."""
+    """A function loading backend ``name`` and its name in words before it loads.
+
+    With ``llm_vision`` on, ``transformers`` is an image-text-to-text model
+    (:class:`~service.generation.vlm_chat.VlmGenerator`) and ``openai`` sends the photo.
+    """
+    if name == "transformers" and settings.llm_vision:
+        from service.generation.vlm_chat import VlmGenerator, default_vlm_id
+
+        def load_vlm() -> Generator:
+            return VlmGenerator.from_pretrained(
+                settings.llm_model,
+                device=settings.device,
+                dtype=settings.dtype,
+                trust_remote_code=settings.llm_trust_remote_code,
+                revision=settings.llm_revision,
+                image_side=settings.llm_image_side,
+            )
+
+        source = settings.llm_model or default_vlm_id(settings.device)
+        return load_vlm, f"transformers-vision:{source}"
     if name == "transformers":
         from service.generation.transformers_chat import TransformersGenerator, default_model_id
 
@@ -56,7 +75,13 @@ def _loader(name: str, settings: Settings) -> tuple[Callable[[], Generator], str
                 "http://localhost:8000/v1) and TUWEN_LLM_MODEL (the served model name)"
             )
         url, model = settings.llm_base_url, settings.llm_model
-        generator = OpenAIGenerator(url, model, api_key=settings.llm_api_key)
+        generator = OpenAIGenerator(
+            url,
+            model,
+            api_key=settings.llm_api_key,
+            vision=settings.llm_vision,
+            image_side=settings.llm_image_side,
+        )
         return (lambda: generator), generator.name
     raise ValueError(f"{name!r} is not a model backend; choose transformers or openai")
 
@@ -84,6 +109,7 @@ def generator_from(settings: Settings, backend: str | None = None) -> Generator 
 
     Returns:
         ``None`` for ``extractive``: answers are composed from the captions without a model.
+        With ``llm_vision`` the generator declares ``vision = True`` (it takes the photo).
         Otherwise a generator that loads the backend now and, when loading or a call fails,
         raises :class:`~service.generation.base.GeneratorUnavailable` and backs off for
         ``llm_retry_s`` (doubling up to ``llm_retry_max_s``) before it tries again.
@@ -96,5 +122,9 @@ def generator_from(settings: Settings, backend: str | None = None) -> Generator 
         return None
     load, label = _loader(name, settings)
     return RecoveringGenerator(
-        load, label=label, retry_s=settings.llm_retry_s, retry_max_s=settings.llm_retry_max_s
+        load,
+        label=label,
+        retry_s=settings.llm_retry_s,
+        retry_max_s=settings.llm_retry_max_s,
+        vision=settings.llm_vision,
     )

@@ -1,14 +1,19 @@
-"""A chat model behind an OpenAI-compatible server (vLLM, Ollama, Xinference), streamed over SSE."""
+"""A chat model behind an OpenAI-compatible server (vLLM, Ollama, Xinference), streamed over SSE;
+with ``vision`` on, the questioned photo goes along as an ``image_url`` content part."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from service.generation.base import GeneratorUnavailable
+from service.generation.vision import jpeg_data_url, openai_messages
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["OpenAIGenerator"]
 
@@ -22,9 +27,15 @@ class OpenAIGenerator:
         api_key: Bearer token, if the server wants one.
         timeout: Seconds for connecting and between streamed chunks.
         temperature: Sampling temperature sent with each request.
+        vision: The served model sees images (Qwen2.5-VL, GLM-4V, MiniCPM-V, InternVL):
+            :meth:`stream` sends its ``image`` as a base64 JPEG ``image_url`` part of the last
+            user message (``TUWEN_LLM_VISION``).
+        image_side: Longest side of that JPEG in pixels; larger photos are scaled down
+            (``TUWEN_LLM_IMAGE_SIDE``).
 
     Raises:
-        ValueError: When ``base_url`` is not http(s) or ``model`` is empty.
+        ValueError: When ``base_url`` is not http(s), ``model`` is empty or ``image_side``
+            is not positive.
     """
 
     def __init__(
@@ -35,6 +46,8 @@ class OpenAIGenerator:
         timeout: float = 60.0,
         *,
         temperature: float = 0.0,
+        vision: bool = False,
+        image_side: int = 768,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -50,19 +63,34 @@ class OpenAIGenerator:
         self.api_key = api_key
         self.timeout = timeout
         self.temperature = temperature
-        self.name = f"openai:{model}@{self.base_url}"
+        if image_side < 1:
+            raise ValueError(
+                f"image_side (TUWEN_LLM_IMAGE_SIDE) must be positive, got {image_side}"
+            )
+        self.vision = vision
+        self.image_side = image_side
+        kind = "openai-vision" if vision else "openai"
+        self.name = f"{kind}:{model}@{self.base_url}"
 
     @property
     def url(self) -> str:
         """The chat completions endpoint."""
         return f"{self.base_url}/chat/completions"
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int = 256,
+        image: Image.Image | None = None,
+    ) -> Iterator[str]:
         """Streams ``choices[0].delta.content`` pieces from the server.
 
         Args:
             messages: Chat messages.
             max_new_tokens: Sent as ``max_tokens``.
+            image: The questioned photo; with :attr:`vision` on it goes first in the last user
+                message as a JPEG data URL at most ``image_side`` pixels on its longest side.
+                Without vision it is not sent.
 
         Raises:
             GeneratorUnavailable: When the server is unreachable, answers non-200, or
@@ -72,9 +100,12 @@ class OpenAIGenerator:
         headers = {"Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        sent: list[dict[str, Any]] = list(messages)
+        if image is not None and self.vision:
+            sent = openai_messages(messages, jpeg_data_url(image, self.image_side))
         payload = {
             "model": self.model,
-            "messages": messages,
+            "messages": sent,
             "max_tokens": max_new_tokens,
             "temperature": self.temperature,
             "stream": True,

@@ -6,9 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.generation.base import Generator, GeneratorUnavailable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ class RecoveringGenerator:
         retry_s: Back-off after the first failure, in seconds.
         retry_max_s: Longest back-off, in seconds.
         clock: Monotonic seconds; default ``time.monotonic``.
+        vision: The backend sees images (known before it loads): :meth:`stream` passes its
+            ``image`` on.
 
     Raises:
         ValueError: When ``retry_s`` is not positive or ``retry_max_s`` is below it.
@@ -48,6 +53,7 @@ class RecoveringGenerator:
         retry_s: float = 30.0,
         retry_max_s: float = 600.0,
         clock: Callable[[], float] | None = None,
+        vision: bool = False,
     ) -> None:
         if not retry_s > 0:
             raise ValueError(f"retry_s (TUWEN_LLM_RETRY_S) must be positive, got {retry_s!r}")
@@ -58,6 +64,7 @@ class RecoveringGenerator:
             )
         self._load = load
         self._label = label
+        self.vision = vision
         self.retry_s = float(retry_s)
         self.retry_max_s = float(retry_max_s)
         self._clock = clock or time.monotonic
@@ -106,12 +113,18 @@ class RecoveringGenerator:
         status["retry_in_s"] = round(max(0.0, retry_at - self._clock()), 3) if failures else 0.0
         return status
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 256) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_new_tokens: int = 256,
+        image: Image.Image | None = None,
+    ) -> Iterator[str]:
         """Streams from the backend unless it is backing off.
 
         Args:
             messages: Chat messages.
             max_new_tokens: Upper bound on generated tokens.
+            image: The questioned photo, passed on when :attr:`vision` is on.
 
         Raises:
             GeneratorUnavailable: At once during a back-off (the message is the last
@@ -120,7 +133,11 @@ class RecoveringGenerator:
         backend = self._admit()
         settled = False
         try:
-            for piece in backend.stream(messages, max_new_tokens):
+            if image is not None and self.vision:
+                pieces = backend.stream(messages, max_new_tokens, image=image)  # type: ignore[call-arg]
+            else:
+                pieces = backend.stream(messages, max_new_tokens)
+            for piece in pieces:
                 if not settled:
                     settled = True
                     self._succeeded()

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import queue
-import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.models.device import offline, pick_dtype, resolve_device
+from ingest.models.device import check_remote_code, offline, pick_dtype, resolve_device
 from service.generation.base import GeneratorUnavailable
+from service.generation.streaming import stream_generate
 
 GPU_DEFAULT_MODEL = "THUDM/glm-4-9b-chat-hf"
 CPU_DEFAULT_MODEL = "THUDM/glm-edge-1.5b-chat"
-
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 __all__ = ["CPU_DEFAULT_MODEL", "GPU_DEFAULT_MODEL", "TransformersGenerator", "default_model_id"]
 
@@ -100,13 +96,7 @@ class TransformersGenerator:
             ValueError: For a bad device/dtype, or remote code without a pinned commit.
             GeneratorUnavailable: When the model cannot be found or loaded.
         """
-        if trust_remote_code and not (revision and _COMMIT.match(revision)):
-            raise ValueError(
-                "trust_remote_code=True runs code from the model repository; it is only "
-                "allowed with revision pinned to a full 40-hex commit id (got "
-                f"revision={revision!r}); pass the commit you reviewed, or use a "
-                "transformers-native model such as THUDM/glm-edge-1.5b-chat"
-            )
+        check_remote_code(trust_remote_code, revision)
         resolved = resolve_device(device)
         torch_dtype = pick_dtype(dtype, resolved)
         source = str(model_id_or_dir) if model_id_or_dir is not None else default_model_id(resolved)
@@ -148,58 +138,16 @@ class TransformersGenerator:
         Raises:
             GeneratorUnavailable: When generation fails or stalls for ``timeout`` seconds.
         """
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         device = getattr(self.model, "device", "cpu")
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=self.timeout
+        yield from stream_generate(
+            self.model,
+            self.tokenizer,
+            {k: v.to(device) for k, v in inputs.items()},
+            max_new_tokens=max_new_tokens,
+            generation_kwargs=self.generation_kwargs,
+            timeout=self.timeout,
+            name=self.name,
         )
-        stop = threading.Event()
-
-        class _StopWhenClosed(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full(
-                    (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
-                )
-
-        pad = self.tokenizer.pad_token_id
-        kwargs = {
-            **inputs,
-            **self.generation_kwargs,
-            "max_new_tokens": max_new_tokens,
-            "streamer": streamer,
-            "stopping_criteria": StoppingCriteriaList([_StopWhenClosed()]),
-            "pad_token_id": pad if pad is not None else self.tokenizer.eos_token_id,
-        }
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                with torch.inference_mode():
-                    self.model.generate(**kwargs)
-            except BaseException as e:  # re-raised in the caller's thread
-                errors.append(e)
-                streamer.end()
-
-        thread = threading.Thread(target=run, name="tuwen-generate", daemon=True)
-        thread.start()
-        try:
-            for piece in streamer:
-                if piece:
-                    yield piece
-        except queue.Empty as e:
-            raise GeneratorUnavailable(
-                f"{self.name} produced no text for {self.timeout:.0f} s; generation gave up"
-            ) from e
-        finally:
-            stop.set()
-            thread.join(timeout=self.timeout)
-        if errors:
-            raise GeneratorUnavailable(
-                f"generation with {self.name} failed: {errors[0]}"
-            ) from errors[0]

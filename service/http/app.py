@@ -3,26 +3,38 @@
 Tests build the app with settings (the real service is built at startup), or hand it a
 prebuilt :class:`Service` or a function that builds one; ``app.dependency_overrides`` on
 :func:`service.http.deps.get_service` works too.
+
+Middleware, outermost first: :class:`~service.http.limits.RequestGuard` (body size and
+deadline, UTF-8 paths, clean connections), :class:`RequestMetrics`,
+:class:`~service.http.auth.AuthGuard` (the API key), then the routes.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.settings import Settings
 from service.answering.retrieve import ImageNotFound
 from service.factory import build_service
-from service.http.limits import BodyLimit
+from service.http.auth import AuthGuard, document_security
+from service.http.blobs import reconcile
+from service.http.limits import RequestGuard
+from service.http.memory import tune_malloc
 from service.http.routes import ROUTERS
 from service.http.routes.files import web_assets
 from service.http.schemas import ErrorModel
 from service.http.state import Service
 from service.http.uploads import UploadRejected
+
+log = logging.getLogger(__name__)
 
 #: A prebuilt service, or a function that builds one when the app starts.
 ServiceSource = Service | Callable[[], Service]
@@ -38,7 +50,8 @@ def create_app(
             prebuilt service's settings).
         service: A prebuilt :class:`Service`, or a function that builds one; default:
             :func:`service.factory.build_service` from ``settings``. Either way the service
-            is taken when the app starts, and closed when it stops.
+            is taken when the app starts (the uploads folder is then reconciled with the
+            index, :func:`service.http.blobs.reconcile`), and closed when it stops.
 
     Returns:
         The app; the service is on ``app.state.service`` while it runs.
@@ -49,7 +62,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = source if isinstance(source, Service) else source()
+        tune_malloc()
+        running = source if isinstance(source, Service) else source()
+        try:
+            reconcile(running.files, running.store)
+        except Exception:
+            running.close()
+            raise
+        app.state.service = running
         try:
             yield
         finally:
@@ -62,29 +82,57 @@ def create_app(
         lifespan=lifespan,
         responses={400: {"model": ErrorModel}, 422: {"model": ErrorModel}},
     )
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    app.middleware("http")(count_requests)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.add_middleware(AuthGuard, key=key, reads=settings.auth_reads)
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(
+        RequestGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_exception_handler(UploadRejected, _rejected)
     app.add_exception_handler(ImageNotFound, _no_image)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", web_assets(), name="static")
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = plain_openapi()
+        if "apiKey" not in schema.get("components", {}).get("securitySchemes", {}):
+            document_security(schema, settings.auth_reads)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-async def count_requests(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Count every request and time it, labelled by its route's path template."""
-    t0 = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    path = getattr(route, "path", "unmatched")
-    service = getattr(request.app.state, "service", None)
-    if service is not None:
-        service.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        service.metrics.latency.labels(path).observe(time.perf_counter() - t0)
-    return response
+class RequestMetrics:
+    """ASGI middleware: count every request and time it, labelled by its route's path
+    template (``unmatched`` for none) and status (500 for an error no handler took)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            service = getattr(scope.get("app") and scope["app"].state, "service", None)
+            if service is not None:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                service.metrics.requests.labels(scope["method"], path, str(status)).inc()
+                service.metrics.latency.labels(path).observe(time.perf_counter() - t0)
 
 
 async def _rejected(request: Request, exc: UploadRejected) -> JSONResponse:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-#: A question: surrounding whitespace is dropped, then 1 to 2000 characters must remain.
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-#: A catalog file name in a request.
-ImageName = Annotated[str, StringConstraints(max_length=1024)]
-#: A product caption: surrounding whitespace is dropped, then at most 2000 characters.
-Caption = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+from service.http.text import ImageName, Question
+
+#: Where a product's photo is kept: the uploads folder, or the catalog folder (``--images``).
+Origin = Literal["upload", "catalog"]
 
 
 class AskRequest(BaseModel):
@@ -29,6 +27,9 @@ class CitationModel(BaseModel):
     image: str
     caption: str | None
     score: float
+    caption_source: Literal["caption", "generated"] | None = Field(
+        None, description="generated: the caption was written by a captioner, not for the photo"
+    )
 
 
 class AnswerModel(BaseModel):
@@ -52,6 +53,9 @@ class SearchResult(BaseModel):
     caption: str | None
     score: float
     id: str
+    caption_source: Literal["caption", "generated"] | None = Field(
+        None, description="generated: the caption was written by a captioner, not for the photo"
+    )
 
 
 class SearchResponse(BaseModel):
@@ -62,27 +66,52 @@ class SearchResponse(BaseModel):
 
 
 class ProductModel(BaseModel):
-    """An indexed product: its photo, caption, content hash and ingest time."""
+    """An indexed product: its photo, caption, content hash, ingest time and origin."""
 
     image: str
     caption: str | None
     hash: str | None = None
     ingested_at: str | None = None
+    origin: Origin | None = Field(None, description="upload or catalog: where its photo is kept")
+    status: Literal["added", "updated", "unchanged"] | None = Field(
+        None, description="what this request did to it (uploads only)"
+    )
+
+
+class ReplacedModel(BaseModel):
+    """A product an upload with ``replace=true`` replaced: what it was before."""
+
+    image: str
+    origin: Origin
+    caption: str | None
+    hash: str | None = None
+
+
+class FailedModel(BaseModel):
+    """A photo of the request that was not stored, and why."""
+
+    image: str
+    reason: str
 
 
 class ProductsResponse(BaseModel):
-    """What ``POST /v1/products`` did."""
+    """What ``POST /v1/products`` stored: exactly the products listed, as stored."""
 
     added: int
     updated: int
     unchanged: int
     products: list[ProductModel]
+    replaced: list[ReplacedModel] = Field(
+        default_factory=list, description="products this request replaced (replace=true)"
+    )
+    failed: list[FailedModel] = Field(default_factory=list, description="photos not stored")
 
 
 class DeletedResponse(BaseModel):
     """The product ``DELETE /v1/products/{image}`` removed."""
 
     deleted: str
+    origin: Origin
 
 
 class ManifestResponse(BaseModel):

@@ -6,9 +6,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ingest.downscale import keep_side
+from service.http.blobs import UploadFiles
+from service.http.folders import Folders
+from service.http.memory import DecodeBudget, budget_bytes
 from service.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -37,6 +41,9 @@ class Service:
         metrics: The app's Prometheus metrics.
         write_lock: Serialises uploads and deletions.
         warmup_ms: How long the warm-up search took, ``None`` when none ran.
+        files: The uploaded products' photos (:class:`~service.http.blobs.UploadFiles`).
+        folders: The folders of the product names (:class:`~service.http.folders.Folders`).
+        budget: Memory for concurrent photo decodes (``TUWEN_DECODE_MEMORY_MB``).
     """
 
     settings: Settings
@@ -47,6 +54,35 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     warmup_ms: float | None = None
+    files: UploadFiles = field(init=False)
+    folders: Folders = field(init=False)
+    budget: DecodeBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = UploadFiles(self.uploads_dir)
+        self.folders = Folders()
+        self.budget = DecodeBudget(budget_bytes(self.settings.decode_memory_mb))
+
+    def decode_side(self) -> int:
+        """The shortest side uploaded photos are decoded to: what the models need (the CLIP
+        preprocessing, a vision LLM's ``TUWEN_LLM_IMAGE_SIDE``), with room to spare."""
+        side = keep_side(self.document_encoder.preprocess)
+        return max(side, int(getattr(self.settings, "llm_image_side", 0) or 0))
+
+    def photo_path(self, name: str) -> Path | None:
+        """The file of indexed product ``name``: its uploaded photo, else the catalog file."""
+        p = self.store.get_file(name)
+        if p is None:
+            return None
+        image_hash = p.payload.get("image_hash")
+        if self.files.has(p.id, image_hash):
+            return self.files.path(p.id, image_hash)
+        if self.settings.images_dir:
+            root = Path(self.settings.images_dir).resolve()
+            path = (root / PurePosixPath(name)).resolve()
+            if path.is_relative_to(root) and path.is_file():
+                return path
+        return None
 
     @property
     def retriever(self) -> Retriever:
@@ -70,13 +106,6 @@ class Service:
             log.exception("the warm-up search failed")
             return
         self.warmup_ms = (time.perf_counter() - t0) * 1000
-
-    def roots(self) -> list[Path]:
-        """Folders catalog photos are served from: uploads first, then the catalog folder."""
-        roots = [self.uploads_dir]
-        if self.settings.images_dir:
-            roots.append(Path(self.settings.images_dir).resolve())
-        return roots
 
     def llm_status(self) -> dict[str, Any] | None:
         """The generation backend's health (``None`` when answers are extractive).

@@ -1,14 +1,29 @@
-"""Uploaded photos: safe names, format and size checks, crash-safe saving."""
+"""Uploaded photos: safe names, format, size and memory checks, decoding within the budget,
+and the media type of a photo's bytes."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from pathlib import Path, PurePosixPath
-
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
-from ingest.images import IMAGE_EXTENSIONS, ImageError, is_image_name, load_image
+from ingest.downscale import decode_cost, reference_cost
+from ingest.images import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    is_image_name,
+    load_downscaled,
+    open_image,
+)
+from service.http.memory import DecodeBudget
+from service.http.text import BadName, check_name
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
 
 
 class UploadRejected(ValueError):
@@ -20,69 +35,98 @@ class UploadRejected(ValueError):
 
 
 def safe_name(name: str | None, field: str = "image") -> str:
-    """A relative ``/``-separated catalog name, or :class:`UploadRejected` (400).
-
-    Refuses empty names, NUL bytes, absolute paths, backslashes, ``..`` and hidden parts.
+    """A product name checked by :func:`service.http.text.check_name`, or 400 naming the rule.
 
     Args:
         name: The file name a client sent.
         field: The request field it came in, named in the error.
 
     Returns:
-        The name in POSIX form.
+        The name, unchanged.
     """
-    if not name:
-        raise UploadRejected(400, f"{field}: a file name is required")
-    if "\x00" in name or "\\" in name:
-        raise UploadRejected(400, f"{field}: {name!r} is not a valid file name")
-    p = PurePosixPath(name)
-    if p.is_absolute() or any(part in ("", ".", "..") or part.startswith(".") for part in p.parts):
-        raise UploadRejected(400, f"{field}: {name!r} is not a relative catalog file name")
-    if len(name) > 512:
-        raise UploadRejected(400, f"{field}: file name longer than 512 characters")
-    return p.as_posix()
+    try:
+        return check_name(name)
+    except BadName as e:
+        raise UploadRejected(400, f"{field}: {e}") from None
 
 
-def check_photo(name: str, data: bytes, max_pixels: int) -> Image.Image:
-    """Decode an uploaded photo fully once; map what is wrong to an HTTP status.
+def media_type(head: bytes) -> str:
+    """The media type of a photo from its first bytes (its name's extension is not trusted)."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _rejection(name: str, reason: str) -> UploadRejected:
+    if "decompression bomb" in reason:
+        return UploadRejected(413, f"{name}: {reason}")
+    if "not an image" in reason or "allowed formats" in reason:
+        return UploadRejected(415, f"{name}: {reason}")
+    return UploadRejected(422, f"{name}: {reason}")
+
+
+def probe_photo(name: str, data: bytes, max_pixels: int, min_side: int) -> tuple[Image.Image, int]:
+    """Check an upload's name and header, without decoding its pixels.
 
     Args:
         name: The photo's file name (its extension must be an image one).
         data: The file's bytes.
-        max_pixels: Larger photos are refused (413) before their pixels are decoded.
+        max_pixels: More pixels are refused.
+        min_side: The shortest side the decode keeps (what the models need).
 
     Returns:
-        The decoded RGB photo.
+        The opened image and the bytes its decode will take.
 
     Raises:
-        UploadRejected: 415 for a name or format that is not an allowed image, 413 for a
-            decompression bomb, 422 for a damaged file.
+        UploadRejected: 415 for a name or format that is not an allowed image; 413 for more
+            than ``max_pixels`` pixels or a decode that would take more memory than an RGB
+            photo at that limit (:func:`ingest.downscale.reference_cost`); 422 for a damaged
+            header.
     """
     if not is_image_name(name):
         raise UploadRejected(415, f"{name}: not an image file name ({', '.join(IMAGE_EXTENSIONS)})")
     try:
-        return load_image(data, max_pixels=max_pixels)
+        img = open_image(data, max_pixels=max_pixels)
     except ImageError as e:
-        reason = str(e)
-        if "decompression bomb" in reason:
-            raise UploadRejected(413, f"{name}: {reason}") from None
-        if "not an image" in reason or "allowed formats" in reason:
-            raise UploadRejected(415, f"{name}: {reason}") from None
-        raise UploadRejected(422, f"{name}: {reason}") from None
+        raise _rejection(name, str(e)) from None
+    cost = decode_cost(img, min_side)
+    limit = reference_cost(max_pixels, min_side)
+    if cost > limit:
+        raise UploadRejected(
+            413,
+            f"{name}: decompression bomb rejected: decoding this {img.mode} {img.format} of "
+            f"{img.width}x{img.height} would take {cost // 2**20} MiB, over the "
+            f"{limit // 2**20} MiB an RGB photo at TUWEN_MAX_UPLOAD_PIXELS takes",
+        )
+    return img, cost
 
 
-def save_atomic(root: Path, name: str, data: bytes) -> Path:
-    """Write ``root/name`` so that a crash leaves the old file or the new one, never half.
+def check_photo(name: str, data: bytes, max_pixels: int, min_side: int = 1024) -> Image.Image:
+    """Check and decode an upload (reduced to ``min_side``) in this thread.
 
     Returns:
-        The written file's path.
+        The upright RGB photo.
+
+    Raises:
+        UploadRejected: As :func:`probe_photo`, and 422 for damaged pixel data.
     """
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    img, _ = probe_photo(name, data, max_pixels, min_side)
+    try:
+        return load_downscaled(img, max_pixels, min_side)
+    except ImageError as e:
+        raise _rejection(name, str(e)) from None
+
+
+async def decode_photo(
+    budget: DecodeBudget, name: str, data: bytes, max_pixels: int, min_side: int
+) -> Image.Image:
+    """:func:`check_photo` in a worker thread, holding the decode's cost of ``budget``."""
+    img, cost = await run_in_threadpool(probe_photo, name, data, max_pixels, min_side)
+    async with budget.reserve(cost):
+        try:
+            return await run_in_threadpool(load_downscaled, img, max_pixels, min_side)
+        except ImageError as e:
+            raise _rejection(name, str(e)) from None

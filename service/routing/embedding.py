@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from service.attributes import ATTRIBUTES
+from ingest.attributes import ATTRIBUTES
 from service.routing.rules import (
     Route,
     clean_product_text,

@@ -41,7 +41,7 @@ class Route:
     Attributes:
         kind: ``retrieve`` (text → images), ``describe`` (image → description) or
             ``attribute`` (image → one attribute).
-        attribute: For ``attribute``: one of :data:`service.attributes.ATTRIBUTES`, or
+        attribute: For ``attribute``: one of :data:`ingest.attributes.ATTRIBUTES`, or
             ``None`` for an open question no cue recognises.
         product_text: For ``retrieve``: the product description to search for.
     """

@@ -32,6 +32,8 @@ def test_ingest_then_stats_then_idempotent_rerun(env, tmp_path, capsys, monkeypa
         "unchanged": 0,
         "removed": 0,
         "failed": [],
+        "generated": 0,
+        "upgraded": 0,
     }
     out = capsys.readouterr().out
     assert "added 8" in out and "images/s" in out
@@ -56,7 +58,15 @@ def test_partial_failure_exits_3_with_reasons_in_the_report(env, tmp_path, capsy
         == 3
     )
     data = json.loads(report.read_text())
-    assert list(data) == ["added", "updated", "unchanged", "removed", "failed"]
+    assert list(data) == [
+        "added",
+        "updated",
+        "unchanged",
+        "removed",
+        "failed",
+        "generated",
+        "upgraded",
+    ]
     assert data["added"] == 8
     assert [f["file"] for f in data["failed"]] == ["broken.jpg"] and data["failed"][0]["reason"]
     assert "broken.jpg" in capsys.readouterr().out

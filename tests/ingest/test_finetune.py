@@ -141,9 +141,14 @@ def test_from_scratch_run_saves_a_model_the_production_path_loads(synthetic, tmp
     assert doc["best"]["epoch"] in (0, 1, 2)
     assert doc["settings"]["heldout_images"] > 0 and doc["settings"]["source"] == "scratch:tiny"
     assert doc["stopped"] == "epochs"
+    # The answer heads are trained on the saved model in the same run (and can be skipped).
+    assert doc["settings"]["heads"] is True and (out / "vqa_heads.json").is_file()
     # A second run replaces the model; a folder that holds something else is refused.
-    assert main(argv + ["--from-scratch", "--size", "tiny", "--epochs", "1", "-q"]) == 0
+    assert (
+        main(argv + ["--from-scratch", "--size", "tiny", "--epochs", "1", "--no-heads", "-q"]) == 0
+    )
     assert len(json.loads((out / "training.json").read_text())["epochs"]) == 2
+    assert not (out / "vqa_heads.json").exists()  # the new model has none: the old ones went
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("keep me")

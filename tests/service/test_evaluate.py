@@ -86,3 +86,42 @@ def test_format_metrics_aligns_values():
     assert row.endswith("0.333")
     assert next(line for line in lines if line.startswith("acc_usage")).endswith("n/a")
     assert len({line.index(line.split()[-1]) + len(line.split()[-1]) for line in lines[2:]}) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "word", "stated"),
+    [
+        ("这是一款男士衬衫。", "男", True),  # a truth written 男 accepts its variants
+        ("男款", "男", True),
+        ("女式连衣裙", "女士", True),
+        ("藏青系T恤", "藏青色", True),
+        ("深蓝色", "蓝色", True),  # a value that contains the truth's
+        ("日常穿着", "休闲", True),  # 日常 reads as 休闲
+        ("男女通用款", "女", False),  # another value of the same field
+        ("男女通用款", "男", False),
+        ("女童凉鞋", "女", False),
+        ("男女通用款", "男女通用", True),
+        ("黑白条纹", "黑色", False),
+        ("Levis 背心", "Levis", True),  # words outside the vocabulary: as written
+        ("图中是红色的", "蓝色", False),
+    ],
+)
+def test_attribute_values_match_by_canonical_value(answer, word, stated):
+    from service.evaluate import states
+
+    assert states(answer, word) is stated
+
+
+def test_gender_written_as_one_character_is_scored_by_meaning():
+    truth = [
+        {"type": "gender", "answer": "男", "accept": ["男"]},
+        {"type": "gender", "answer": "女", "accept": ["女"]},
+        {"type": "describe", "answer": "女黑色上衣", "attributes": ["女", "黑色", "上衣"]},
+    ]
+    outputs = [
+        {"answer": "男士", "citations": cite("a.jpg")},
+        {"answer": "男女通用", "citations": cite("b.jpg")},
+        {"answer": "一款女款黑色上衣。", "citations": cite("c.jpg")},
+    ]
+    m = evaluate(outputs, truth)
+    assert m["acc_gender"] == 0.5 and m["describe_coverage"] == 1.0

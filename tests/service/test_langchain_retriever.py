@@ -62,7 +62,12 @@ def test_documents_carry_the_catalog_file_score_and_id(catalog_retriever):
     lc = CatalogRetriever(retriever=catalog_retriever, k=3, search_kwargs={"exact_first": True})
     docs = lc.invoke(caption)
     assert isinstance(docs[0], Document) and docs[0].page_content == caption
-    assert docs[0].metadata == {"image": "1005.jpg", "score": 1.0, "id": docs[0].metadata["id"]}
+    assert docs[0].metadata == {
+        "image": "1005.jpg",
+        "score": 1.0,
+        "id": docs[0].metadata["id"],
+        "caption_source": "caption",
+    }
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
 

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import Scope
@@ -22,17 +21,19 @@ from starlette.types import Scope
 from service.answering.answerer import Answer
 from service.answering.retrieve import QueryImage
 from service.http.deps import ServiceDep, multipart_only
-from service.http.schemas import AnswerModel, AskRequest, ErrorModel, ImageName, Question
+from service.http.schemas import AnswerModel, AskRequest, ErrorModel
 from service.http.state import Service
-from service.http.uploads import check_photo, safe_name
+from service.http.strict import StrictRoute
+from service.http.text import ImageName, Question
+from service.http.uploads import decode_photo, safe_name
 
 PATH = "/v1/ask"
 Stream = Annotated[bool, Query(description="stream tokens as SSE")]
 
-router = APIRouter(tags=["answering"])
+router = APIRouter(tags=["answering"], route_class=StrictRoute)
 
 
-class JsonBodyRoute(APIRoute):
+class JsonBodyRoute(StrictRoute):
     """A route that takes a request only when its body is JSON or has no content type, so
     that another route on the same path can take the other body types."""
 
@@ -118,8 +119,12 @@ async def _answer(
 async def _target(service: Service, image: str | None, photo: bytes | None) -> QueryImage | None:
     """The image the question is about: the uploaded photo, else the named catalog image."""
     if photo is not None:
-        decoded = await run_in_threadpool(
-            check_photo, "upload.jpg", photo, service.settings.max_upload_pixels
+        decoded = await decode_photo(
+            service.budget,
+            "photo.jpg",
+            photo,
+            service.settings.max_upload_pixels,
+            service.decode_side(),
         )
         return await run_in_threadpool(service.retriever.resolve_image, decoded)
     if not image:

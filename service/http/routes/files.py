@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import PurePosixPath
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
@@ -11,12 +10,13 @@ from fastapi.staticfiles import StaticFiles
 
 from service.http.deps import ServiceDep
 from service.http.schemas import ErrorModel
-from service.http.uploads import safe_name
+from service.http.strict import StrictRoute
+from service.http.uploads import media_type, safe_name
 
 #: The package whose ``web`` folder (package data) holds the page's files.
 WEB_PACKAGE = "service.http"
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], route_class=StrictRoute)
 
 
 @router.get(
@@ -25,15 +25,21 @@ router = APIRouter(tags=["files"])
     summary="a catalog photo (indexed files only)",
 )
 def image_file(service: ServiceDep, name: str) -> FileResponse:
-    """An indexed photo, from the uploads folder or the catalog folder."""
+    """An indexed photo, from the uploads folder or the catalog folder, served with the media
+    type of its bytes (not of its name)."""
     rel = safe_name(name)
     if service.store.get_file(rel) is None:
         raise HTTPException(404, f"{name!r} is not an indexed catalog image")
-    for root in service.roots():
-        path = (root / PurePosixPath(rel)).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
-    raise HTTPException(404, f"{name!r} is indexed but its file is not in the served folders")
+    path = service.photo_path(rel)
+    if path is None:
+        raise HTTPException(404, f"{name!r} is indexed but its file is not in the served folders")
+    with path.open("rb") as fh:
+        kind = media_type(fh.read(16))
+    return FileResponse(
+        path,
+        media_type=kind,
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)

@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse, Response
 
 from service.http.deps import ServiceDep
 from service.http.schemas import Status
+from service.http.strict import StrictRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictRoute)
 
 
 @router.get("/healthz", response_model=Status)

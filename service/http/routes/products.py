@@ -1,111 +1,88 @@
-"""``/v1/products`` and ``/v1/manifest``: add, read and delete catalog products."""
+"""``/v1/products`` and ``/v1/manifest``: add, read and delete catalog products.
+
+The rules (upload namespace, ``replace=true``, crash-safe files) live in
+:mod:`service.http.writes`; this module checks the request and hands it over.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ingest.catalog import CatalogItem
-from ingest.job import index_items
-from ingest.store import point_id
+from ingest.images import is_image_name
 from service.http.deps import ServiceDep, multipart_only
 from service.http.schemas import (
-    Caption,
     DeletedResponse,
     ErrorModel,
     ManifestResponse,
     ProductModel,
     ProductsResponse,
 )
-from service.http.state import Service
-from service.http.uploads import UploadRejected, check_photo, safe_name, save_atomic
+from service.http.strict import StrictRoute
+from service.http.text import Caption
+from service.http.uploads import UploadRejected, decode_photo, safe_name
+from service.http.writes import Upload, add_products, delete_product, product_model
 
-router = APIRouter(tags=["products"])
+router = APIRouter(tags=["products"], route_class=StrictRoute)
+
+
+def _invalid(field: str, msg: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "type": "value_error", "msg": msg}])
 
 
 @router.post(
     "/v1/products",
     response_model=ProductsResponse,
-    responses={413: {"model": ErrorModel}, 415: {"model": ErrorModel}},
+    responses={
+        409: {"model": ErrorModel, "description": "a name is taken and replace is not true"},
+        413: {"model": ErrorModel},
+        415: {"model": ErrorModel},
+    },
     summary="Add or update products: photos in `images`, their captions in `captions` (same order)",
+    description="A name that is already a product with other content (a catalog photo or an "
+    "earlier upload) is refused with 409 unless `replace=true`; `replaced` then lists what "
+    "was replaced. The response lists exactly the products stored, as stored.",
     dependencies=[
         Depends(multipart_only("send multipart/form-data with fields images (files) and captions"))
     ],
     form_limits={"max_files": 256, "max_fields": 512},
 )
-async def add_products(
+async def add(
     service: ServiceDep,
     images: Annotated[list[UploadFile], File(description="product photos")],
     captions: Annotated[
         list[Caption] | None, Form(description="one caption per photo, in the same order")
     ] = None,
+    replace: Annotated[
+        bool, Query(description="replace products whose name is taken by other content")
+    ] = False,
 ) -> ProductsResponse:
     """Save the photos, embed them with their captions and make them searchable at once."""
     if captions and len(captions) != len(images):
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "captions"),
-                    "type": "value_error",
-                    "msg": f"{len(captions)} captions for {len(images)} images; give one per "
-                    "image (same order)",
-                }
-            ]
+        raise _invalid(
+            "captions", f"{len(captions)} captions for {len(images)} images; give one per image"
         )
-    uploads = []
-    for i, file in enumerate(images):
-        name = safe_name(file.filename, "images")
-        data = await file.read()
-        await run_in_threadpool(check_photo, name, data, service.settings.max_upload_pixels)
-        uploads.append((name, data, (captions[i] if captions else "") or None))
-    return await run_in_threadpool(index_uploads, service, uploads)
-
-
-def index_uploads(
-    service: Service, uploads: list[tuple[str, bytes, str | None]]
-) -> ProductsResponse:
-    """Save checked uploads and index them with the document encoder.
-
-    Args:
-        service: The running service.
-        uploads: ``(file name, bytes, caption)`` per photo.
-
-    Raises:
-        UploadRejected: 422 naming every photo that could not be indexed.
-    """
-    with service.write_lock:
-        items = [
-            CatalogItem(name, save_atomic(service.uploads_dir, name, data), caption)
-            for name, data, caption in uploads
-        ]
-        report = index_items(
-            items,
-            service.store,
-            service.document_encoder,
-            max_pixels=service.settings.max_upload_pixels,
-        )
-        stored = {
-            p.file: p.payload for p in service.store.get([point_id(n) for n, _, _ in uploads])
-        }
-    if report.failed:
-        raise UploadRejected(422, "; ".join(f"{f['file']}: {f['reason']}" for f in report.failed))
-    return ProductsResponse(
-        added=report.added,
-        updated=report.updated,
-        unchanged=report.unchanged,
-        products=[
-            ProductModel(
-                image=name,
-                caption=caption,
-                hash=stored.get(name, {}).get("hash"),
-                ingested_at=stored.get(name, {}).get("ingested_at"),
+    names = [safe_name(file.filename, "images") for file in images]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise _invalid(
+                "images", f"{name!r} is sent twice (photos {seen[name] + 1} and {i + 1})"
             )
-            for name, _, caption in uploads
-        ],
-    )
+        seen[name] = i
+    for name in names:
+        if not is_image_name(name):
+            raise UploadRejected(415, f"images: {name}: not an image file name")
+    uploads = []
+    side = service.decode_side()
+    for i, (file, name) in enumerate(zip(images, names, strict=True)):
+        data = await file.read()
+        await decode_photo(service.budget, name, data, service.settings.max_upload_pixels, side)
+        uploads.append(Upload(name, data, (captions[i] if captions else "") or None))
+    return await run_in_threadpool(add_products, service, uploads, replace)
 
 
 @router.get(
@@ -118,12 +95,7 @@ def get_product(service: ServiceDep, image: str) -> ProductModel:
     p = service.store.get_file(safe_name(image))
     if p is None:
         raise HTTPException(404, f"{image!r} is not an indexed product")
-    return ProductModel(
-        image=p.file,
-        caption=p.caption,
-        hash=p.payload.get("hash"),
-        ingested_at=p.payload.get("ingested_at"),
-    )
+    return product_model(service, p)
 
 
 @router.delete(
@@ -131,18 +103,9 @@ def get_product(service: ServiceDep, image: str) -> ProductModel:
     response_model=DeletedResponse,
     responses={404: {"model": ErrorModel}},
 )
-def delete_product(service: ServiceDep, image: str) -> DeletedResponse:
+def delete(service: ServiceDep, image: str) -> DeletedResponse:
     """Remove a product from the index, and its photo when it was uploaded."""
-    name = safe_name(image)
-    with service.write_lock:
-        p = service.store.get_file(name)
-        if p is None:
-            raise HTTPException(404, f"{image!r} is not an indexed product")
-        service.store.delete([p.id])
-        uploaded = service.uploads_dir / name
-        if uploaded.is_file():
-            uploaded.unlink()
-    return DeletedResponse(deleted=name)
+    return delete_product(service, safe_name(image))
 
 
 @router.get(

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query
 
 from service.http.deps import ServiceDep
 from service.http.schemas import SearchResponse, SearchResult
+from service.http.strict import StrictRoute
+from service.http.text import SearchText
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=StrictRoute)
 
 
 @router.get(
@@ -22,7 +24,7 @@ router = APIRouter(tags=["search"])
 )
 def search(
     service: ServiceDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="product text")],
+    q: Annotated[SearchText, Query(description="product text (any stored caption fits)")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SearchResponse:
     """The ``k`` best products for the text ``q``."""
@@ -32,6 +34,13 @@ def search(
     return SearchResponse(
         query=q,
         results=[
-            SearchResult(image=h.file, caption=h.caption, score=h.score, id=h.id) for h in hits
+            SearchResult(
+                image=h.file,
+                caption=h.caption,
+                score=h.score,
+                id=h.id,
+                caption_source=h.caption_source,
+            )
+            for h in hits
         ],
     )

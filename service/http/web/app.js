@@ -38,6 +38,31 @@
 
   const imageURL = (name) => "/images/" + name.split("/").map(encodeURIComponent).join("/");
 
+  // ---------------------------------------------------------------- the API key
+  // A server with TUWEN_AUTH_READS wants its key on reads too: asked for once (on the first
+  // 401), kept for this tab, sent as a bearer header; photos (<img>) get it as a cookie
+  // that the server accepts for GET /images/ only.
+  const KEY = "tuwen-api-key";
+  function rememberKey(key) {
+    sessionStorage.setItem(KEY, key);
+    document.cookie = "tuwen_key=" + encodeURIComponent(key) + "; path=/images; SameSite=Strict";
+  }
+  async function api(url, opts = {}) {
+    const send = () => {
+      const key = sessionStorage.getItem(KEY);
+      const headers = Object.assign({}, opts.headers || {});
+      if (key) headers.Authorization = "Bearer " + key;
+      return fetch(url, Object.assign({}, opts, { headers }));
+    };
+    let res = await send();
+    if (res.status === 401) {
+      const key = window.prompt("此服务需要 API 密钥（TUWEN_API_KEY）：");
+      if (key) { rememberKey(key.trim()); res = await send(); }
+    }
+    return res;
+  }
+  if (sessionStorage.getItem(KEY)) rememberKey(sessionStorage.getItem(KEY));
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -73,8 +98,8 @@
     let detail = null;
     try { detail = (await res.json()).detail; } catch (_) { /* not JSON */ }
     const what = {
-      400: "请求有误", 404: "未找到", 413: "文件太大", 415: "格式不支持",
-      422: "输入有误", 503: "服务正在启动",
+      400: "请求有误", 401: "需要 API 密钥", 404: "未找到", 408: "上传超时", 413: "文件太大",
+      415: "格式不支持", 422: "输入有误", 503: "服务正在启动",
     }[res.status] || "出错了";
     return what + "（" + res.status + "）：" + describeDetail(detail, res.status);
   }
@@ -106,7 +131,7 @@
     chosenName.textContent = name;
     const mine = ++lookup;
     try {
-      const res = await fetch("/v1/products/" + name.split("/").map(encodeURIComponent).join("/"));
+      const res = await api("/v1/products/" + name.split("/").map(encodeURIComponent).join("/"));
       if (mine !== lookup) return;
       if (res.ok) {
         const p = await res.json();
@@ -159,7 +184,7 @@
     searchStatus.textContent = "搜索中…";
     searchResults.replaceChildren();
     try {
-      const res = await fetch("/v1/search?" + new URLSearchParams({ q, k: "12" }));
+      const res = await api("/v1/search?" + new URLSearchParams({ q, k: "12" }));
       if (!res.ok) { searchStatus.textContent = await errorText(res); return; }
       const data = await res.json();
       searchStatus.textContent = data.results.length
@@ -169,7 +194,7 @@
         const b = el("button", "tile pick");
         b.type = "button";
         b.title = r.image;
-        b.append(photoImg(r.image, r.caption || r.image), el("span", "cap", r.caption || "（无商品说明）"),
+        b.append(photoImg(r.image, r.caption || r.image), captionOf(r),
           el("span", "file", r.image), el("span", "score", "相关度 " + Number(r.score).toFixed(3)));
         b.addEventListener("click", () => {
           for (const t of searchResults.querySelectorAll(".picked")) t.classList.remove("picked");
@@ -228,7 +253,7 @@
     setBusy(true, "正在回答…");
     let done = false;
     try {
-      const res = await fetch("/v1/ask?stream=true", {
+      const res = await api("/v1/ask?stream=true", {
         method: "POST", body, headers, signal: ctrl.signal,
       });
       if (!res.ok) { result.hidden = true; showError(await errorText(res)); return; }
@@ -317,11 +342,22 @@
       const img = photoImg(c.image, c.caption || c.image);
       img.className = "cited";
       const cap = el("figcaption");
-      cap.append(el("span", "cap", c.caption || "（无商品说明）"),
+      cap.append(captionOf(c),
         el("span", "file", c.image), el("span", "score", "相关度 " + Number(c.score).toFixed(3)));
       fig.append(img, cap);
       return fig;
     }));
+  }
+
+  // A caption, marked "generated" when a captioner wrote it for a photo that had none.
+  function captionOf(item) {
+    const cap = el("span", "cap", item.caption || "（无商品说明）");
+    if (item.caption && item.caption_source === "generated") {
+      const mark = el("span", "generated", "自动生成");
+      mark.title = "这条说明由模型根据图片生成，不是商品自带的说明";
+      cap.prepend(mark, " ");
+    }
+    return cap;
   }
 
   // ---------------------------------------------------------------- ?q=…&image=… on load

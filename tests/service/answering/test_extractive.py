@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from ingest.hits import Hit
-from service.answering.extractive import extractive_answer, vote_weights
+from ingest.vqa.sources import vote_weights
+from service.answering.extractive import extractive_answer
 from service.routing import Route
 
 COLOR = Route("attribute", "color")

@@ -51,12 +51,20 @@ def test_every_answering_command_takes_the_generation_options(command):
     assert resolve_backend(settings) == "extractive"
     unset = settings_from(build_parser().parse_args(ANSWERING[command]))
     assert resolve_backend(unset) == "openai"  # without flags, the environment decides
+    assert settings.llm_vision is False and unset.llm_vision is False
+    seeing = settings_from(build_parser().parse_args([*ANSWERING[command], "--llm-vision"]))
+    assert seeing.llm_vision is True
 
 
 def test_the_answering_commands_share_one_set_and_the_others_have_none():
     commands = _subcommands()
     ask = _generation_options(commands["ask"])
-    assert {o[0] for o in ask} == {("--llm",), ("--llm-model",), ("--llm-base-url",)}
+    assert {o[0] for o in ask} == {
+        ("--llm",),
+        ("--llm-model",),
+        ("--llm-base-url",),
+        ("--llm-vision", "--no-llm-vision"),
+    }
     assert next(o[1] for o in ask if o[0] == ("--llm",)) == BACKENDS
     assert _generation_options(commands["answer"]) == ask
     assert _generation_options(commands["serve"]) == ask

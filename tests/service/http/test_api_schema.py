@@ -1,4 +1,5 @@
-"""Property-based: requests generated from the app's own OpenAPI schema never get a 5xx."""
+"""Property-based: requests generated from the app's own OpenAPI schema, sent with the API key
+(``TUWEN_API_KEY`` set, reads guarded too), never get a 5xx."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ingest.settings import Settings
 from ingest.store import EdgeStore
 from service.http.app import create_app
 from tests.conftest import make_catalog
+from tests.service.http.conftest import AUTH, KEY
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,8 @@ def api_schema(tmp_path_factory, tiny_clip_dir, tiny_encoder):
             images_dir=images,
             max_upload_bytes=200_000,
             max_upload_pixels=1_000_000,
+            api_key=KEY,
+            auth_reads=True,
         )
     )
     return schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -44,7 +48,9 @@ def test_no_server_errors(api_schema):
         "GET /images/{name}",
         "GET /readyz",
         "GET /metrics",
+        "GET /v1/manifest",
     }
+    statuses: list[int] = []
     for op in operations:
 
         @given(case=op.as_strategy())
@@ -52,12 +58,17 @@ def test_no_server_errors(api_schema):
             max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def no_5xx(case):
-            response = case.call()
+            response = case.call(headers=AUTH)
+            statuses.append(response.status_code)
             assert response.status_code < 500, (
                 case.method,
                 case.path,
                 response.status_code,
                 response.text[:300],
             )
+            # without the key, a guarded operation is refused before it does anything
+            if case.operation.definition.raw.get("security"):
+                assert case.call().status_code == 401, (case.method, case.path)
 
         no_5xx()
+    assert sum(200 <= s < 300 for s in statuses) >= 20, statuses

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from service.attributes import FIELDS, Attributes, Lexicon, parse_caption
-from service.attributes.words import MARKETING_WORDS
+from ingest.attributes import FIELDS, Attributes, Lexicon, parse_caption
+from ingest.attributes.words import MARKETING_WORDS
 
 
 def _fields(attrs: Attributes) -> tuple[str | None, ...]:

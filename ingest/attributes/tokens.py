@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from service.attributes.words import CATEGORY_WORDS, FILLERS, MARKETING_PATTERN, is_latin_noise
+from ingest.attributes.words import CATEGORY_WORDS, FILLERS, MARKETING_PATTERN, is_latin_noise
 
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9&.'’+\-_ ]*")
 _CJK = re.compile(r"[\u3400-\u9fff]")

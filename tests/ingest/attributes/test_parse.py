@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from service.attributes import (
+from ingest.attributes import (
     FIELDS,
     MATERIAL_WORDS,
     Attributes,

@@ -4,7 +4,7 @@ Nothing here comes from one catalog: these are the colour, gender, usage and pro
 words of fashion e-commerce in general, with their variant spellings (男/男款/男士/男式,
 藏青/藏青色/藏青系, 休闲/日常休闲/休闲风), and the structure of marketing text (years and
 seasons, bracketed promotions, common shop and hype words). What a catalog adds, its brands
-and its own product words, is learned by :class:`service.attributes.lexicon.Lexicon`.
+and its own product words, is learned by :class:`ingest.attributes.lexicon.Lexicon`.
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ STYLE_WORDS: tuple[str, ...] = _words(
 FOOTWEAR_SUFFIXES: tuple[str, ...] = ("鞋", "靴", "拖")
 
 FIELDS: tuple[str, ...] = ("brand", "gender", "color", "usage", "category")
-"""The fields a catalog caption states (:func:`service.attributes.field_coverage`)."""
+"""The fields a catalog caption states (:func:`ingest.attributes.field_coverage`)."""
 
 ALL_FIELDS: tuple[str, ...] = (*FIELDS, "material", "style")
-"""Every field of :class:`service.attributes.Attributes`."""
+"""Every field of :class:`ingest.attributes.Attributes`."""
 
 ATTRIBUTES: tuple[str, ...] = ("color", "category", "gender", "usage", "material", "style", "shoes")
 """What an attribute question can ask about the product in a photo."""

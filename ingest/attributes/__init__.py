@@ -2,12 +2,20 @@
 
 :func:`parse_caption` turns a product text into brand, gender, colour, usage, category,
 material and style; a :class:`Lexicon` learned from a catalog's captions adds its brands
-and product words. ``words`` holds the general vocabularies, ``tokens`` the tokeniser.
+and product words. ``words`` holds the general vocabularies, ``tokens`` the tokeniser,
+``stored`` what a point's payload keeps (:func:`caption_attributes`, :func:`attributes_key`).
 """
 
-from service.attributes.lexicon import Lexicon
-from service.attributes.parse import Attributes, field_coverage, find_terms, parse_caption
-from service.attributes.words import (
+from ingest.attributes.lexicon import Lexicon
+from ingest.attributes.parse import Attributes, field_coverage, find_terms, parse_caption
+from ingest.attributes.stored import (
+    PAYLOAD_SCHEMA,
+    Annotator,
+    attributes_key,
+    caption_attributes,
+    predicted_attributes,
+)
+from ingest.attributes.words import (
     ALL_FIELDS,
     ATTRIBUTE_LABELS,
     ATTRIBUTES,
@@ -20,16 +28,21 @@ from service.attributes.words import (
 
 __all__ = [
     "ALL_FIELDS",
+    "Annotator",
     "ATTRIBUTES",
     "ATTRIBUTE_LABELS",
     "FIELDS",
     "FOOTWEAR_SUFFIXES",
     "MATERIAL_WORDS",
+    "PAYLOAD_SCHEMA",
     "STYLE_WORDS",
     "Attributes",
     "Lexicon",
+    "attributes_key",
     "canonical_usage",
+    "caption_attributes",
     "field_coverage",
     "find_terms",
     "parse_caption",
+    "predicted_attributes",
 ]

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from service.attributes.tokens import Surfaces, Token, has_letter, phrases, tokenize
-from service.attributes.words import PRODUCT_HEADS, base_surfaces, longest_base_surface
+from ingest.attributes.tokens import Surfaces, Token, has_letter, phrases, tokenize
+from ingest.attributes.words import PRODUCT_HEADS, base_surfaces, longest_base_surface
 
 _FORMAT = 1
 

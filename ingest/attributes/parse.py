@@ -4,7 +4,7 @@
 parse to the same brand, gender, colour, usage and category: variant spellings map to one
 canonical value (男/男款/男士 → 男士, 紫色系 → 紫色, 日常休闲 → 休闲), marketing words are
 recognised by their shape and a general lexicon, and with a catalog's
-:class:`~service.attributes.lexicon.Lexicon` the parser also knows its brands and product
+:class:`~ingest.attributes.lexicon.Lexicon` the parser also knows its brands and product
 words and ignores what the lexicon cannot explain.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from service.attributes.lexicon import Lexicon
-from service.attributes.tokens import Phrase, Token, has_letter, phrases, tokenize
-from service.attributes.words import (
+from ingest.attributes.lexicon import Lexicon
+from ingest.attributes.tokens import Phrase, Token, has_letter, phrases, tokenize
+from ingest.attributes.words import (
     ALL_FIELDS,
     FIELDS,
     MATERIAL_WORDS,
