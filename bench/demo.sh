@@ -7,7 +7,7 @@
 # Each catalog keeps its own model and store, named after the caption CSV's folder:
 # models/<catalog>/clip and tuwen-data/<catalog>/.
 # With no downloadable weights here, TUWEN_CLIP_MODEL defaults to a model trained from scratch
-# on the catalog, made once: a set number of epochs (TRAIN_EPOCHS, default 40), seeded, in
+# on the catalog, made once, with its answer heads: a set number of epochs (TRAIN_EPOCHS, default 40), seeded, in
 # float32, so every machine trains the same model (a slower one takes longer, it does not get a
 # worse model). TRAIN_MINUTES optionally caps the training's wall time. Set TUWEN_CLIP_MODEL to a
 # real or fine-tuned model to skip the training.
@@ -26,10 +26,15 @@ if [ -z "${TUWEN_CLIP_MODEL:-}" ]; then
     .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --from-scratch \
       --epochs "${TRAIN_EPOCHS:-40}" --precision fp32 --seed 0 \
       ${TRAIN_MINUTES:+--minutes "$TRAIN_MINUTES"} --out "$TUWEN_CLIP_MODEL"
+  elif [ ! -f "$TUWEN_CLIP_MODEL/vqa_heads.json" ]; then  # a model trained before answer heads existed
+    .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --heads-only --out "$TUWEN_CLIP_MODEL"
   fi
 fi
+# Photos are read again at answer time for their colour features (the VQA stage).
+export TUWEN_IMAGES_DIR=${TUWEN_IMAGES_DIR:-$IMAGES}
 mkdir -p "$TUWEN_DATA_DIR"
-.venv/bin/tuwen ingest "$IMAGES" --captions "$CAPTIONS" --report "$TUWEN_DATA_DIR/last-ingest.json" || [ $? -eq 3 ]
+# Photos without a caption get a generated one (and predicted attributes) from the answer heads.
+.venv/bin/tuwen ingest "$IMAGES" --captions "$CAPTIONS" --caption-uncaptioned --report "$TUWEN_DATA_DIR/last-ingest.json" || [ $? -eq 3 ]
 .venv/bin/tuwen stats
 if [ -f "$QUERIES" ]; then
   .venv/bin/tuwen answer "$QUERIES" -o "$TUWEN_DATA_DIR/answers.json" || [ $? -eq 3 ]
