@@ -277,7 +277,9 @@ def bench_collection(n: int, *, rebuild: bool = False) -> Path:
 
     fp = fingerprint_of(ensure_clip())
     where = hashlib.sha256(fp.model.encode()).hexdigest()[:8]  # the store records the model path
-    data_dir = CACHE / f"store-{n}-{fp.revision}-{where}-look{LOOK_DIM}"
+    # "-idx": with the payload indexes ingest makes (without them attribute-agreement
+    # searches scan every payload: 88 vs 13 ms CPU per text search at 20k points)
+    data_dir = CACHE / f"store-{n}-{fp.revision}-{where}-look{LOOK_DIM}-idx"
     done = data_dir / "complete"
     if done.exists() and not rebuild:
         return data_dir
@@ -288,6 +290,7 @@ def bench_collection(n: int, *, rebuild: bool = False) -> Path:
     t0 = time.perf_counter()
     with EdgeStore(data_dir) as store:
         store.ensure(fp)
+        store.ensure_indexes()
         for chunk in synthetic_points(n, fp.dim):
             store.upsert(chunk)
         t1 = time.perf_counter()

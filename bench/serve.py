@@ -1,7 +1,7 @@
 """Run the HTTP service for a benchmark: ``tuwen serve`` with a few knobs to compare routes.
 
     python bench/serve.py --data-dir DIR --port 8765 [--no-batch] [--threads N]
-        [--batch-max 16] [--batch-wait-ms 2]
+        [--batch-max 16] [--batch-wait-ms 2] [--query-cache N]
 
 Everything goes through :func:`service.http.app.create_app` and
 :func:`service.factory.build_service` as in production; ``--no-batch`` and the batch options only
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--batch-wait-ms", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--query-cache", type=int, default=None, help="TUWEN_QUERY_CACHE; 0 = off")
     args = ap.parse_args()
 
     import torch
@@ -48,6 +49,8 @@ def main() -> None:
         overrides["batch_max"] = args.batch_max
     if args.batch_wait_ms is not None:
         overrides["batch_wait_ms"] = args.batch_wait_ms
+    if args.query_cache is not None:
+        overrides["query_cache"] = args.query_cache
     settings = Settings(
         data_dir=args.data_dir, clip_model=str(args.clip_model), dtype=args.dtype, llm="extractive"
     )

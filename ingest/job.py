@@ -26,6 +26,7 @@ from ingest.attributes import Annotator, Lexicon
 from ingest.catalog import Catalog, CatalogItem
 from ingest.images import DEFAULT_MAX_PIXELS
 from ingest.plan import Plan, Work, plan
+from ingest.shards import Shard
 from ingest.stages import (
     Writer,
     batches,
@@ -120,6 +121,7 @@ def run_ingest(
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
     captioner: Captioner | None = None,
+    shard: Shard | None = None,
 ) -> IngestReport:
     """Bring the collection in line with the catalog.
 
@@ -136,6 +138,9 @@ def run_ingest(
         captioner: Caption the photos without a real caption that it has not looked at yet
             (``tuwen ingest --caption-uncaptioned``); ``None``: no captioning (generated
             captions already stored are kept).
+        shard: Index only this share of the catalog (``--shard I/N``) and prune only this
+            share's points; the lexicon is still learned from the whole catalog, so every
+            share parses captions alike.
 
     Returns:
         What the run did.
@@ -146,9 +151,12 @@ def run_ingest(
     lexicon = Lexicon.learn(i.caption for i in catalog.items if i.caption)
     store.set_metadata_value(LEXICON, lexicon.to_dict())  # before points are parsed with it
     annotator = Annotator(lexicon)
+    items, stored = catalog.items, store.manifest()
+    if shard is not None:
+        items, stored = shard.items(items), shard.stored(stored)
     p = plan(
-        catalog.items,
-        store.manifest(),
+        items,
+        stored,
         attributes_key=annotator.key,
         captioner=captioner.name if captioner is not None else None,
     )

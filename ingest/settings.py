@@ -133,6 +133,24 @@ class Settings(BaseSettings):
         description="text search ranks products whose attributes agree with the text's as one "
         "more fused signal",
     )
+    quantization: Literal["none", "int8"] | None = Field(
+        None,
+        description="new collections: int8 scalar quantization of the dense vectors in RAM, "
+        "rescored with the originals; unset = none (an existing collection keeps its own)",
+    )
+    on_disk: Literal["none", "vectors", "all"] | None = Field(
+        None,
+        description="new collections: dense vectors (or vectors, HNSW, payloads) on disk; "
+        "unset = none",
+    )
+    qdrant_shards: int = Field(1, ge=1, le=1024, description="shards of a new server collection")
+    qdrant_replicas: int = Field(1, ge=1, le=16, description="replicas of each server shard")
+    qdrant_write_consistency: int = Field(
+        1, ge=1, le=16, description="replicas that must acknowledge a write"
+    )
+    query_cache: int = Field(
+        1024, ge=0, le=1_000_000, description="query text vectors kept (LRU); 0 = no cache"
+    )
 
     def llm_backend(self) -> str:
         """The backend ``auto`` resolves to."""

@@ -81,6 +81,7 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
             encoders_for(settings, store).query,
             look=settings.look,
             agreement=settings.attribute_agreement,
+            query_cache=settings.query_cache,
         )
         yield Answerer(
             retriever,
@@ -118,6 +119,7 @@ def build_service(
             "batch_texts": True,
             "look": settings.look,
             "agreement": settings.attribute_agreement,
+            "query_cache": settings.query_cache,
             **(retriever_options or {}),
         }
         retriever = Retriever(store, encoders.query, **options)

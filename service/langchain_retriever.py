@@ -9,10 +9,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, field_validator
 
+from service.answering.filters import canonical_filters
 from service.answering.retrieve import Retriever
 
 #: The options of :meth:`Retriever.search` a call may set.
-SEARCH_OPTIONS: frozenset[str] = frozenset({"captioned_only", "exact_first", "lookalikes"})
+SEARCH_OPTIONS: frozenset[str] = frozenset(
+    {"captioned_only", "exact_first", "lookalikes", "filter"}
+)
 
 
 def _check_options(options: dict[str, Any], where: str) -> dict[str, Any]:
@@ -45,7 +48,9 @@ class CatalogRetriever(BaseRetriever):
         k: Documents per query.
         captioned_only: Return annotated products only.
         search_kwargs: Further options of :meth:`Retriever.search` for every query
-            (``exact_first``, ``lookalikes``).
+            (``exact_first``, ``lookalikes``, ``filter``: ``{field: value or [values]}`` over
+            the stored attributes, e.g. ``{"color": "红", "gender": ["男", "女"]}``, values
+            read as the captions were; an unknown field is a ``ValueError`` naming it).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -75,7 +80,14 @@ class CatalogRetriever(BaseRetriever):
             **self.search_kwargs,
             **_check_options(kwargs, "CatalogRetriever.invoke"),
         }
-        hits = self.retriever.search(query, k, **options)
+        wanted = options.pop("filter", None) or {}
+        if not isinstance(wanted, dict):
+            raise ValueError(f"CatalogRetriever: filter must be a dict, got {wanted!r}")
+        filters = canonical_filters(
+            {f: [v] if isinstance(v, str) else list(v) for f, v in wanted.items()},
+            self.retriever.lexicon,
+        )
+        hits = self.retriever.search(query, k, filters=filters, **options)
         return [
             Document(
                 page_content=h.caption or "",

@@ -48,6 +48,28 @@ class Metrics:
             ["backend"],
             registry=self.registry,
         )
+        self.query_cache = Gauge(
+            "tuwen_query_cache",
+            "query text vector cache: lookups that hit and missed, texts held, capacity",
+            ["what"],
+            registry=self.registry,
+        )
+        self.query_cache_hit_rate = Gauge(
+            "tuwen_query_cache_hit_rate",
+            "share of query text lookups answered from the cache since start",
+            registry=self.registry,
+        )
+
+    def observe_cache(self, cache: Any) -> None:
+        """Set the query cache gauges from a :class:`~service.answering.query_cache.QueryCache`."""
+        for what, value in (
+            ("hits", cache.hits),
+            ("misses", cache.misses),
+            ("size", len(cache)),
+            ("capacity", cache.size),
+        ):
+            self.query_cache.labels(what).set(value)
+        self.query_cache_hit_rate.set(cache.hit_rate)
 
     def observe_llm(self, status: dict[str, Any] | None) -> None:
         """Set the LLM gauges from a generator's ``status()`` (``None``: no LLM, no samples).

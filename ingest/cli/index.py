@@ -32,6 +32,12 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--captions", type=Path, help="caption CSV with image,text columns")
     p.add_argument("--prune", action="store_true", help="remove points whose photo is gone")
     p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="index only share I of N of the catalog (by point id), so N workers can ingest "
+        "one catalog into one server collection; --prune then prunes only that share",
+    )
+    p.add_argument(
         "--batch-size", type=int, help="images per model call and upsert (TUWEN_BATCH_SIZE)"
     )
     p.add_argument(
@@ -89,6 +95,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
     if args.caption_model and not args.caption_uncaptioned:
         raise CliError("--caption-model is the captioner of --caption-uncaptioned: add that flag")
+    shard = None
+    if args.shard:
+        from ingest.shards import Shard
+
+        if args.via:
+            raise CliError("--shard writes to the store directly: drop --via")
+        try:
+            shard = Shard.parse(args.shard)
+        except ValueError as e:
+            raise CliError(str(e)) from None
     catalog = load_catalog(args.images_dir, args.captions)
     notes = catalog.warnings()
     for w in notes[:10]:
@@ -137,6 +153,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 workers=settings.decode_workers,
                 progress=not args.quiet,
                 captioner=captioner,
+                shard=shard,
             )
     print(report.summary())
     if args.report:
@@ -167,6 +184,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "store": "qdrant-server" if settings.qdrant_url else "qdrant-edge",
             "data_dir": None if settings.qdrant_url else str(Path(settings.data_dir).resolve()),
             "qdrant_url": settings.qdrant_url,
+            "storage": f"quantization {store.config.quantization}, on disk {store.config.on_disk}",
         }
     if args.json:
         print(json.dumps(stats, ensure_ascii=False))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ingest.store.base import Store
+from ingest.store.config import CollectionConfig
 from ingest.store.edge import EdgeStore
 from ingest.store.records import ModelMismatch, StoreError, StoreLocked
 from ingest.store.schema import (
@@ -41,6 +42,7 @@ __all__ = [
     "KEYWORDS",
     "LOOK",
     "Agree",
+    "CollectionConfig",
     "EdgeStore",
     "Leg",
     "ModelMismatch",
@@ -61,10 +63,12 @@ def open_store(settings: Settings) -> Store:
     """The store the settings name: a Qdrant server when ``qdrant_url`` is set, else embedded.
 
     Args:
-        settings: Read for ``qdrant_url``, ``qdrant_api_key``, ``collection``, ``data_dir``.
+        settings: Read for ``qdrant_url``, ``qdrant_api_key``, ``collection``, ``data_dir``
+            and the settings of new collections (:class:`CollectionConfig`).
     """
+    config = CollectionConfig.from_settings(settings)
     if settings.qdrant_url:
         return ServerStore.connect(
-            settings.qdrant_url, settings.collection, settings.qdrant_api_key
+            settings.qdrant_url, settings.collection, settings.qdrant_api_key, config
         )
-    return EdgeStore(settings.data_dir, settings.collection)
+    return EdgeStore(settings.data_dir, settings.collection, config)

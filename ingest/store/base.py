@@ -19,6 +19,7 @@ import numpy as np
 from ingest.hits import Hit
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
+from ingest.store.facets import Faceted
 from ingest.store.records import (
     RETURNED_PAYLOAD,
     Scored,
@@ -44,7 +45,7 @@ from ingest.store.schema import (
 )
 
 
-class Store(abc.ABC):
+class Store(Faceted):
     """The operations tuwen needs from Qdrant; both backends pass one contract suite."""
 
     collection: str
@@ -349,6 +350,7 @@ class Store(abc.ABC):
         flts = [
             self._filter(s.captioned_only, s.exclude_ids, s.uncaptioned_only, leg) for leg in s.legs
         ]
+        flts = self._narrowed(flts, s.filters)  # the attribute filter (ingest.store.facets)
         if len(s.legs) == 1:
             return self._nearest(s.legs[0], s.limit, flts[0])
         return self._fused(s, flts)

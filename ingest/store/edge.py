@@ -15,6 +15,13 @@ from ingest.atomic import write_json_atomic
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
 from ingest.store.base import Store
+from ingest.store.config import (
+    CollectionConfig,
+    edge_collection,
+    edge_search_params,
+    edge_vector,
+    report_mismatch,
+)
 from ingest.store.records import RETURNED_PAYLOAD, StoreLocked
 from ingest.store.schema import (
     CAPTION,
@@ -41,12 +48,19 @@ class EdgeStore(Store):
     Args:
         data_dir: The store's folder (``TUWEN_DATA_DIR``); created if absent.
         collection: The collection name (``TUWEN_COLLECTION``).
+        config: Settings of a collection created here (quantization, on-disk storage); an
+            existing collection keeps its own (a difference is logged).
 
     Raises:
         StoreLocked: another process has the collection open.
     """
 
-    def __init__(self, data_dir: str | Path, collection: str = "tuwen") -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        collection: str = "tuwen",
+        config: CollectionConfig | None = None,
+    ) -> None:
         import qdrant_edge as qe
 
         self._qe = qe
@@ -74,10 +88,14 @@ class EdgeStore(Store):
         self._fp: Fingerprint | None = None
         self._look = False
         self._meta: dict = {}
+        self._wanted = config or CollectionConfig(explicit=False)
+        self.config = self._wanted
         meta = self.root / META
         if meta.exists():
             self._meta = json.loads(meta.read_text("utf-8"))
             self._fp, self._look = read_metadata(self._meta)
+            self.config = CollectionConfig.from_metadata(self._meta)
+            report_mismatch(self.config, self._wanted, f"{collection!r} at {self.data_dir}")
             if self._shard_dir.exists():
                 self._shard = qe.EdgeShard.load(str(self._shard_dir))
 
@@ -108,14 +126,15 @@ class EdgeStore(Store):
         tmp = self.root / "shard.creating"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(self._shard_dir, ignore_errors=True)  # only reachable without metadata
-        dense = qe.EdgeVectorParams(size=fingerprint.dim, distance=qe.Distance.Cosine)
+        cfg = self._wanted
         config = qe.EdgeConfig(
             vectors={
-                IMAGE: dense,
-                CAPTION: qe.EdgeVectorParams(size=fingerprint.dim, distance=qe.Distance.Cosine),
-                LOOK: qe.EdgeVectorParams(size=LOOK_DIM, distance=qe.Distance.Cosine),
+                IMAGE: edge_vector(qe, fingerprint.dim, cfg),
+                CAPTION: edge_vector(qe, fingerprint.dim, cfg),
+                LOOK: edge_vector(qe, LOOK_DIM, cfg),
             },
             sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            **edge_collection(qe, cfg),
         )
         shard = qe.EdgeShard.create(str(tmp), config)
         # Points are found by id, so a ``file`` index would only cost upsert and load time.
@@ -123,12 +142,17 @@ class EdgeStore(Store):
         shard.update(qe.UpdateOperation.create_field_index("caption", qe.PayloadSchemaType.Keyword))
         shard.flush()
         shard.close()
-        self._meta = {"collection": self.collection, **collection_metadata(fingerprint)}
+        self._meta = {
+            "collection": self.collection,
+            **collection_metadata(fingerprint),
+            **cfg.to_metadata(),
+        }
         write_json_atomic(self.root / META, self._meta)
         os.replace(tmp, self._shard_dir)
         self._shard = qe.EdgeShard.load(str(self._shard_dir))
         self._fp = fingerprint
         self._look = True
+        self.config = cfg
 
     def _sparse(self, v: SparseVector) -> Any:
         return self._qe.SparseVector(v.indices, v.values)
@@ -141,6 +165,13 @@ class EdgeStore(Store):
 
     def _match(self, key: str, value: str) -> Any:
         return self._qe.FieldCondition(key=key, match=self._qe.MatchValue(value))
+
+    def _match_any(self, key: str, values: Sequence[str]) -> Any:
+        return self._qe.FieldCondition(key=key, match=self._qe.MatchAny(list(values)))
+
+    def _facet(self, key: str, limit: int, flt: Any) -> list[tuple[str, int]]:
+        request = self._qe.FacetRequest(key, limit=limit, exact=True, filter=flt)
+        return [(str(h.value), int(h.count)) for h in self.shard.facet(request).hits]
 
     def _filter_of(
         self, must: list | None, must_not: list | None, min_should: tuple[list, int] | None = None
@@ -164,13 +195,22 @@ class EdgeStore(Store):
         ]
         return self._qe.Formula(E.Sum(terms), defaults={"$score": 0.0})
 
+    def _params(self, leg: Leg) -> Any:
+        """Search params of a dense leg of a quantized collection (rescoring), else ``None``."""
+        return None if leg.using == KEYWORDS else edge_search_params(self._qe, self.config)
+
     def _stage(self, leg: Leg, limit: int, flt: Any) -> tuple[Any, list | None]:
         """A leg's query and its prefetches: a nearest query, or an agreement formula over
         the filtered nearest candidates."""
         qe = self._qe
         if leg.agree is None:
             return self._query(leg), None
-        pool = qe.Prefetch(limit=max(limit, leg.agree.pool), query=self._query(leg), filter=flt)
+        pool = qe.Prefetch(
+            limit=max(limit, leg.agree.pool),
+            query=self._query(leg),
+            filter=flt,
+            params=self._params(leg),
+        )
         return self._formula(leg), [pool]
 
     def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
@@ -181,6 +221,7 @@ class EdgeStore(Store):
             prefetches=pool,
             filter=None if pool else flt,
             with_payload=RETURNED_PAYLOAD,
+            params=None if pool else self._params(leg),
         )
 
     def _fused(self, s: Search, flts: list) -> Any:
@@ -190,7 +231,11 @@ class EdgeStore(Store):
             query, pool = self._stage(leg, leg.limit, flt)
             prefetches.append(
                 qe.Prefetch(
-                    limit=leg.limit, query=query, prefetches=pool, filter=None if pool else flt
+                    limit=leg.limit,
+                    query=query,
+                    prefetches=pool,
+                    filter=None if pool else flt,
+                    params=None if pool else self._params(leg),
                 )
             )
         rrf = qe.Fusion.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None)

@@ -201,6 +201,7 @@ class Search:
     exclude_ids: tuple[str, ...] = ()
     rrf_k: int = 60
     weights: tuple[float, ...] | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # attribute filter: facets.as_filters
 
 
 def collection_metadata(fingerprint: Fingerprint) -> dict:

@@ -8,6 +8,13 @@ from typing import Any
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
 from ingest.store.base import Store
+from ingest.store.config import (
+    CollectionConfig,
+    report_mismatch,
+    server_collection,
+    server_search_params,
+    server_vector,
+)
 from ingest.store.records import RETURNED_PAYLOAD, StoreError
 from ingest.store.schema import (
     CAPTION,
@@ -32,9 +39,17 @@ class ServerStore(Store):
         client: A ``QdrantClient`` (``QdrantClient(":memory:")`` in tests).
         collection: The collection name (``TUWEN_COLLECTION``).
         location: Where the client points, for messages (the URL).
+        config: Settings of a collection created here (quantization, on-disk storage, shards,
+            replicas); an existing collection keeps its own (a difference is logged).
     """
 
-    def __init__(self, client: Any, collection: str = "tuwen", location: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        collection: str = "tuwen",
+        location: str | None = None,
+        config: CollectionConfig | None = None,
+    ) -> None:
         from qdrant_client import models
 
         self._m = models
@@ -43,15 +58,23 @@ class ServerStore(Store):
         self.location = location or "qdrant-client"
         self._look: bool | None = None
         self._meta: dict = {}
+        self._wanted = config or CollectionConfig(explicit=False)
+        self.config = self._wanted
+        self._reported = False
 
     @classmethod
     def connect(
-        cls, url: str, collection: str = "tuwen", api_key: str | None = None
+        cls,
+        url: str,
+        collection: str = "tuwen",
+        api_key: str | None = None,
+        config: CollectionConfig | None = None,
     ) -> ServerStore:
         """A store on the Qdrant server at ``url`` (``TUWEN_QDRANT_URL``)."""
         from qdrant_client import QdrantClient
 
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=60), collection, url)
+        client = QdrantClient(url=url, api_key=api_key, timeout=60)
+        return cls(client, collection, url, config)
 
     def stored_fingerprint(self) -> Fingerprint | None:
         """The fingerprint stored with the collection, or ``None`` if it does not exist.
@@ -72,6 +95,10 @@ class ServerStore(Store):
             )
         fingerprint, self._look = read_metadata(meta["tuwen"])
         self._meta = dict(meta["tuwen"])
+        self.config = CollectionConfig.from_metadata(self._meta)
+        if not self._reported:
+            where = f"{self.collection!r} at {self.location}"
+            self._reported = report_mismatch(self.config, self._wanted, where)
         return fingerprint
 
     @property
@@ -87,19 +114,19 @@ class ServerStore(Store):
 
     def _create(self, fingerprint: Fingerprint) -> None:
         m = self._m
-        dense = m.VectorParams(size=fingerprint.dim, distance=m.Distance.COSINE)
+        cfg = self._wanted
+        dense = server_vector(m, fingerprint.dim, cfg)
+        meta = {**collection_metadata(fingerprint), **cfg.to_metadata()}
         self.client.create_collection(
             self.collection,
-            vectors_config={
-                IMAGE: dense,
-                CAPTION: dense,
-                LOOK: m.VectorParams(size=LOOK_DIM, distance=m.Distance.COSINE),
-            },
+            vectors_config={IMAGE: dense, CAPTION: dense, LOOK: server_vector(m, LOOK_DIM, cfg)},
             sparse_vectors_config={KEYWORDS: m.SparseVectorParams(modifier=m.Modifier.IDF)},
-            metadata={"tuwen": collection_metadata(fingerprint)},
+            metadata={"tuwen": meta},
+            **server_collection(m, cfg),
         )
         self._look = True
-        self._meta = collection_metadata(fingerprint)
+        self._meta = meta
+        self.config = cfg
         if not self._local:
             for key in ("file", "caption"):  # the rest: ``ensure_indexes``, by writers
                 self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)
@@ -115,6 +142,13 @@ class ServerStore(Store):
 
     def _match(self, key: str, value: str) -> Any:
         return self._m.FieldCondition(key=key, match=self._m.MatchValue(value=value))
+
+    def _match_any(self, key: str, values: Sequence[str]) -> Any:
+        return self._m.FieldCondition(key=key, match=self._m.MatchAny(any=list(values)))
+
+    def _facet(self, key: str, limit: int, flt: Any) -> list[tuple[str, int]]:
+        found = self.client.facet(self.collection, key, facet_filter=flt, limit=limit, exact=True)
+        return [(str(h.value), int(h.count)) for h in found.hits]
 
     def _filter_of(
         self, must: list | None, must_not: list | None, min_should: tuple[list, int] | None = None
@@ -141,13 +175,20 @@ class ServerStore(Store):
         """A leg's query, ``using`` and prefetch: a nearest query, or an agreement formula over
         the filtered nearest candidates."""
         m = self._m
+        params = None if leg.using == KEYWORDS else server_search_params(m, self.config)
         if leg.agree is None:
-            return {"query": self._vector(leg.vector), "using": leg.using, "filter": flt}
+            return {
+                "query": self._vector(leg.vector),
+                "using": leg.using,
+                "filter": flt,
+                "params": params,
+            }
         pool = m.Prefetch(
             query=self._vector(leg.vector),
             using=leg.using,
             limit=max(limit, leg.agree.pool),
             filter=flt,
+            params=params,
         )
         return {"query": self._formula(leg), "prefetch": [pool]}
 

@@ -33,6 +33,7 @@ class Fused:
         captioned_only: Only annotated products.
         uncaptioned_only: Only photos without a caption.
         exclude_ids: Point ids never returned.
+        filters: Attribute filter (:func:`ingest.store.facets.as_filters`) on every leg.
     """
 
     legs: tuple[Leg, ...]
@@ -42,6 +43,7 @@ class Fused:
     captioned_only: bool = False
     uncaptioned_only: bool = False
     exclude_ids: tuple[str, ...] = ()
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def _search(self, legs: tuple[Leg, ...], limit: int) -> Search:
         return Search(
@@ -51,6 +53,7 @@ class Fused:
             uncaptioned_only=self.uncaptioned_only,
             exclude_ids=self.exclude_ids,
             rrf_k=self.k,
+            filters=self.filters,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
 from ingest.look import look_vector
 from ingest.store import CAPTION, IMAGE, KEYWORDS, LOOK, Leg, Store, point_id
+from ingest.store.facets import Filters, passes
 from service.answering.agreement import (
     ProductText,
     agreeing,
@@ -24,6 +25,7 @@ from service.answering.agreement import (
 )
 from service.answering.batcher import BatcherClosed, TextBatcher
 from service.answering.fusion import Fused, fuse
+from service.answering.query_cache import QueryCache
 
 
 class ImageNotFound(LookupError):
@@ -110,6 +112,8 @@ class Retriever:
         agreement_lead: With ``exact_first`` and no exact caption match, the annotated
             products that agree on every identifying attribute the text states (at least
             two) lead instead, in fused order, and seed the look-alikes.
+        query_cache: Query text vectors kept in an LRU cache (``TUWEN_QUERY_CACHE``;
+            :mod:`service.answering.query_cache`); 0 = none.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Retriever:
         agreement: bool = True,
         agreement_slack: int = 1,
         agreement_lead: bool = True,
+        query_cache: int = 0,
     ) -> None:
         from ingest.job import stored_lexicon
 
@@ -144,6 +149,7 @@ class Retriever:
         self.look = look and store.has_look
         self.look_rrf_k = look_rrf_k
         self.lookalike_rrf_k = lookalike_rrf_k
+        self.cache = QueryCache(query_cache)
         self.batcher: TextBatcher | None = None
         if batch_texts:
             self.batcher = TextBatcher(
@@ -158,6 +164,9 @@ class Retriever:
             self.batcher.close()
 
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.cache.encode(texts, self._encode_uncached)
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         if self.batcher is not None:
             try:
                 return self.batcher.encode(texts)
@@ -175,6 +184,7 @@ class Retriever:
         exact_first: bool = False,
         lookalikes: int = 0,
         timings: Timings | None = None,
+        filters: Filters = (),
     ) -> list[Hit]:
         """Products for a text, best first: the one text search (see :meth:`search_batch`)."""
         return self.search_batch(
@@ -184,6 +194,7 @@ class Retriever:
             exact_first=exact_first,
             lookalikes=lookalikes,
             timings=timings,
+            filters=filters,
         )[0]
 
     def search_batch(
@@ -195,6 +206,7 @@ class Retriever:
         exact_first: bool = False,
         lookalikes: int = 0,
         timings: Timings | None = None,
+        filters: Filters = (),
     ) -> list[list[Hit]]:
         """Products for each text, best first, each product at most once.
 
@@ -217,6 +229,8 @@ class Retriever:
                 caption hit) with the text's own photo hits: a caption match leads on to
                 the visually similar photos that have no caption of their own. 0: none.
             timings: Accumulates encode and search milliseconds.
+            filters: Only products whose stored attributes pass this filter
+                (:func:`ingest.store.facets.as_filters`: any of the values per field).
 
         Returns:
             One ranking per text.
@@ -238,14 +252,20 @@ class Retriever:
         read = [self._read(t) for t in texts]
         hybrid = fuse(
             self.store,
-            [self._hybrid(p, v, depth, captioned_only) for p, v in zip(read, vecs, strict=True)],
+            [
+                replace(self._hybrid(p, v, depth, captioned_only), filters=filters)
+                for p, v in zip(read, vecs, strict=True)
+            ],
         )
         results = []
         for product, vec, hits in zip(read, vecs, hybrid, strict=True):
             exact = self.store.with_caption(product.text.strip(), limit=k) if exact_first else []
+            exact = [h for h in exact if passes(h, filters)]
             if exact_first and self.agreement_lead and not exact:
                 exact = agreeing(hits, product.attributes)
-            similar = self._lookalikes(vec, hits, exact, lookalikes, depth) if lookalikes else []
+            similar = (
+                self._lookalikes(vec, hits, exact, lookalikes, depth, filters) if lookalikes else []
+            )
             results.append(_unique([*exact, *similar, *hits], k))
         if timings is not None:
             timings.encode += (t1 - t0) * 1000
@@ -276,6 +296,7 @@ class Retriever:
         exact: list[Hit],
         seeds: int,
         n: int,
+        filters: Filters = (),
     ) -> list[Hit]:
         real = [h for h in hybrid if h.caption and not h.generated]
         anchors = exact[:seeds] or real[:1]
@@ -283,7 +304,12 @@ class Retriever:
         stored = self.store.get([h.id for h in anchors], [IMAGE]) if anchors else []
         legs = tuple(Leg(p.vectors[IMAGE], IMAGE, n) for p in stored if IMAGE in p.vectors)
         request = Fused(
-            legs, limit=n, k=self.lookalike_rrf_k, ranked=(photos,), uncaptioned_only=True
+            legs,
+            limit=n,
+            k=self.lookalike_rrf_k,
+            ranked=(photos,),
+            uncaptioned_only=True,
+            filters=filters,
         )
         return fuse(self.store, [request])[0]
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ingest.cli import EXIT_FATAL, CliError, add_finetune, add_ingest, add_stats
 from service.cli.ask import add_answer, add_ask, add_eval, add_questions
+from service.cli.search import add_duplicates, add_search
 from service.cli.serve import add_serve
 
 __all__ = ["build_parser", "main"]
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         add_finetune,
         add_questions,
         add_serve,
+        add_search,
+        add_duplicates,
     ):
         add(sub)
     return parser

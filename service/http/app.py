@@ -35,6 +35,8 @@ from service.http.state import Service
 from service.http.uploads import UploadRejected
 
 log = logging.getLogger(__name__)
+# uploaded files younger than this are left at start-up when replicas share the uploads folder
+RECONCILE_GRACE_S = 600.0
 
 #: A prebuilt service, or a function that builds one when the app starts.
 ServiceSource = Service | Callable[[], Service]
@@ -65,7 +67,9 @@ def create_app(
         tune_malloc()
         running = source if isinstance(source, Service) else source()
         try:
-            reconcile(running.files, running.store)
+            # a Qdrant server may be shared by replicas whose uploads are in flight
+            grace = RECONCILE_GRACE_S if running.settings.qdrant_url else 0.0
+            reconcile(running.files, running.store, grace)
         except Exception:
             running.close()
             raise

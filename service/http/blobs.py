@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,7 +117,7 @@ class Reconciled:
         )
 
 
-def reconcile(files: UploadFiles, store: Store) -> Reconciled:
+def reconcile(files: UploadFiles, store: Store, grace_s: float = 0.0) -> Reconciled:
     """Bring the uploads folder in line with the index; called once at start-up.
 
     Unfinished temporary files are removed; a kept photo that no point names (its upload was
@@ -127,12 +128,19 @@ def reconcile(files: UploadFiles, store: Store) -> Reconciled:
     Args:
         files: The uploads folder.
         store: The open store.
+        grace_s: Leave files younger than this: on a folder shared by service replicas they
+            may be another replica's upload in flight (its point not written yet).
 
     Returns:
         What was kept and removed.
     """
     done = Reconciled()
-    for tmp in list(files.staging.iterdir()):
+    cutoff = time.time() - grace_s
+
+    def settled(f: Path) -> bool:
+        return grace_s <= 0 or f.stat().st_mtime < cutoff
+
+    for tmp in [t for t in files.staging.iterdir() if settled(t)]:
         _remove(tmp)
         done.temporary += 1
     _adopt_earlier_layout(files, store, done)
@@ -143,6 +151,7 @@ def reconcile(files: UploadFiles, store: Store) -> Reconciled:
         for folder in shard.iterdir()
         if folder.is_dir()
         for f in folder.iterdir()
+        if settled(f)
     ]
     for _, f in [b for b in blobs if not _is_uuid(b[0])]:
         log.warning("uploads: removed %s: not a point id", f.relative_to(files.root))

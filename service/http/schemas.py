@@ -56,6 +56,10 @@ class SearchResult(BaseModel):
     caption_source: Literal["caption", "generated"] | None = Field(
         None, description="generated: the caption was written by a captioner, not for the photo"
     )
+    variants: list[str] = Field(
+        default_factory=list,
+        description="with collapse=true: the near-identical photos folded into this result",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -82,3 +82,16 @@ def test_unknown_options_and_bad_k_name_the_field(catalog_retriever):
         lc.invoke("衬衫", k=0)
     with pytest.raises(ValueError, match="CatalogRetriever.k"):
         CatalogRetriever(retriever=catalog_retriever, k=-1)
+
+
+def test_filter_in_search_kwargs_keeps_matching_products(catalog_retriever) -> None:
+    # six captions: 男士 on 0, 1, 2, 4; 女士 on 3, 5
+    lc = CatalogRetriever(
+        retriever=catalog_retriever, k=8, search_kwargs={"filter": {"gender": "女"}}
+    )
+    docs = lc.invoke("衬衫")
+    assert len(docs) == 2 and all("女士" in d.page_content for d in docs)
+    docs = lc.invoke("衬衫", filter={"gender": ["男"], "color": "黑色"})
+    assert len(docs) == 2 and all("男士" in d.page_content for d in docs)
+    with pytest.raises(ValueError, match="colour"):
+        lc.invoke("衬衫", filter={"colour": "红"})

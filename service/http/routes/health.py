@@ -39,6 +39,7 @@ def readyz(request: Request) -> Status | JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(service: ServiceDep) -> Response:
-    """Prometheus metrics: requests, latencies, and the LLM backend's state."""
+    """Prometheus metrics: requests, latencies, the LLM backend's state and the query cache."""
     service.metrics.observe_llm(service.llm_status())
+    service.metrics.observe_cache(service.retriever.cache)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,16 +1,25 @@
-"""``GET /v1/search``: hybrid text search over the catalog."""
+"""``GET /v1/search``: hybrid text search over the catalog, filtered by attribute, variants
+optionally collapsed; ``POST /v1/search``: a photo plus words ("this, but in red")."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
 
+from ingest.hits import Hit
+from service.answering.composed import search_composed
+from service.answering.filters import SEARCH_FILTER_FIELDS
+from service.answering.variants import collapse as collapse_variants
 from service.http.deps import ServiceDep
+from service.http.routes.ask import _target as photo_target
+from service.http.routes.query import FilterParam, known_fields, read_filters
 from service.http.schemas import SearchResponse, SearchResult
+from service.http.state import Service
 from service.http.strict import StrictRoute
-from service.http.text import SearchText
+from service.http.text import ImageName, SearchText
 
 router = APIRouter(tags=["search"], route_class=StrictRoute)
 
@@ -20,19 +29,40 @@ router = APIRouter(tags=["search"], route_class=StrictRoute)
     response_model=SearchResponse,
     summary="Hybrid text search over the catalog",
     description="Products whose caption is exactly `q` come first (score 1.0), then the "
-    "hybrid ranking (image and caption vectors and jieba keywords, fused with RRF).",
+    "hybrid ranking (image and caption vectors and jieba keywords, fused with RRF). "
+    "`color`, `gender`, `category`, `brand`, `usage` keep only the products whose stored "
+    "attribute is one of the given values (repeatable); an unknown query field is a 422. "
+    "`collapse=true` folds near-identical photos into the best-ranked one (`variants`).",
+    dependencies=[Depends(known_fields("q", "k", "collapse", *SEARCH_FILTER_FIELDS))],
 )
 def search(
     service: ServiceDep,
     q: Annotated[SearchText, Query(description="product text (any stored caption fits)")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
+    color: FilterParam = None,
+    gender: FilterParam = None,
+    category: FilterParam = None,
+    brand: FilterParam = None,
+    usage: FilterParam = None,
+    collapse: Annotated[bool, Query(description="group variants into one result")] = False,
 ) -> SearchResponse:
-    """The ``k`` best products for the text ``q``."""
+    """The ``k`` best products for the text ``q``, filtered by attribute."""
+    filters = read_filters(
+        service, color=color, gender=gender, category=category, brand=brand, usage=usage
+    )
     t0 = time.perf_counter()
-    hits = service.retriever.search(q, k, exact_first=True)
+    hits = service.retriever.search(q, k, exact_first=True, filters=filters)
     service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
+    return _response(service, q, hits, collapse)
+
+
+def _response(service: Service, query: str, hits: list[Hit], collapse: bool) -> SearchResponse:
+    """The response; with ``collapse``, each result lists the variants folded into it."""
+    pairs: list[tuple[Hit, list[Hit]]] = [(h, []) for h in hits]
+    if collapse:
+        pairs = [(g.lead, g.members) for g in collapse_variants(service.retriever.store, hits)]
     return SearchResponse(
-        query=q,
+        query=query,
         results=[
             SearchResult(
                 image=h.file,
@@ -40,7 +70,49 @@ def search(
                 score=h.score,
                 id=h.id,
                 caption_source=h.caption_source,
+                variants=[m.file for m in members],
             )
-            for h in hits
+            for h, members in pairs
         ],
     )
+
+
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    summary="Search by a photo plus words",
+    description="A form (multipart to upload a photo): `q` (what should differ, e.g. 红色), and a catalog `image` "
+    "name or an uploaded `photo`. The photo's image vector and the text's vector are combined, "
+    "and the attributes the words state (colour, gender, usage...) replace the photo's own in "
+    "an attribute-agreement ranking; the photo itself is not returned. Filters and `collapse` "
+    "as for `GET /v1/search`.",
+    form_limits={"max_files": 1, "max_fields": 32},
+)
+async def search_with_photo(
+    service: ServiceDep,
+    q: Annotated[SearchText, Form(description="the words: what should differ")],
+    k: Annotated[int, Form(ge=1, le=100)] = 10,
+    image: Annotated[ImageName | None, Form(description="a catalog file name")] = None,
+    photo: Annotated[UploadFile | None, File(description="an uploaded photo")] = None,
+    color: Annotated[list[str] | None, Form()] = None,
+    gender: Annotated[list[str] | None, Form()] = None,
+    category: Annotated[list[str] | None, Form()] = None,
+    brand: Annotated[list[str] | None, Form()] = None,
+    usage: Annotated[list[str] | None, Form()] = None,
+    collapse: Annotated[bool, Form()] = False,
+) -> SearchResponse:
+    """The ``k`` products most like the photo, changed as the words say."""
+    filters = read_filters(
+        service, color=color, gender=gender, category=category, brand=brand, usage=usage
+    )
+    data = await photo.read() if photo is not None else None
+    if data is None and not image:
+        raise HTTPException(422, "send a photo or an image name with the words")
+    target = await photo_target(service, image or None, data)
+    assert target is not None
+    t0 = time.perf_counter()
+    hits = await run_in_threadpool(
+        search_composed, service.retriever, target, q, k, filters=filters
+    )
+    service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
+    return await run_in_threadpool(_response, service, q, hits, collapse)

@@ -174,18 +174,39 @@
     if (!searchBox.hidden) searchQ.focus();
   });
   searchQ.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") { e.preventDefault(); runSearch(); }
+    if (e.key === "Enter") { e.preventDefault(); runSearch(false); }
   });
-  $("search-go").addEventListener("click", runSearch);
+  $("search-go").addEventListener("click", () => runSearch(false));
 
-  async function runSearch() {
+  // Facet chips (facets.js): counts per value over the query's candidates; a chip toggles
+  // its filter and searches again.
+  const withPhoto = $("search-with-photo");
+  const facets = window.tuwenFacets($("facets"), { api, el, onToggle: () => runSearch(true) });
+  let facetQ = null;
+
+  async function runSearch(keepFilters) {
     const q = searchQ.value.trim();
     if (!q) { searchQ.focus(); return; }
+    if (keepFilters !== true || q !== facetQ) facets.clear();
+    facetQ = q;
     searchStatus.textContent = "搜索中…";
     searchResults.replaceChildren();
     try {
-      const res = await api("/v1/search?" + new URLSearchParams({ q, k: "12" }));
+      const file = photoInput.files && photoInput.files[0];
+      const name = imageInput.value.trim();
+      let res;
+      if (withPhoto.checked && (file || name)) {
+        const body = new FormData();
+        body.append("q", q);
+        body.append("k", "12");
+        if (file) body.append("photo", file); else body.append("image", name);
+        for (const [f, v] of facets.pairs()) body.append(f, v);
+        res = await api("/v1/search", { method: "POST", body });
+      } else {
+        res = await api("/v1/search?" + new URLSearchParams([["q", q], ["k", "12"], ...facets.pairs()]));
+      }
       if (!res.ok) { searchStatus.textContent = await errorText(res); return; }
+      facets.show(q).catch(() => { /* counts are optional */ });
       const data = await res.json();
       searchStatus.textContent = data.results.length
         ? "找到 " + data.results.length + " 件商品，点击图片即可选中。"

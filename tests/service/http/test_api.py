@@ -28,9 +28,15 @@ def test_health_ready_and_metrics(served):
     assert ready["status"] == "ready" and ready["detail"]["points"] >= 10
     assert ready["detail"]["warmup_ms"] > 0  # one search ran before the server was ready
     client.get("/v1/search", params={"q": "男士衬衫"})
+    client.get("/v1/search", params={"q": " 男士衬衫  "})  # the same text: a cache hit
     text = client.get("/metrics").text
     assert "tuwen_requests_total" in text and 'route="/v1/search"' in text
     assert "tuwen_request_seconds_bucket" in text
+    gauges = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("tuwen_query_cache")
+    )
+    assert float(gauges['tuwen_query_cache{what="hits"}']) >= 1
+    assert 0 < float(gauges["tuwen_query_cache_hit_rate"]) < 1
 
 
 def test_ask_json_and_multipart(served):
