@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ingest.job import stored_lexicon  # noqa: E402
+from ingest.attributes.stored import stored_lexicon  # noqa: E402
 from ingest.models.roles import encoders_for  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
 from ingest.store import IMAGE, LOOK, Leg, open_store  # noqa: E402

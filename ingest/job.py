@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ingest.attributes import Annotator, Lexicon
+from ingest.attributes.stored import LEXICON, stored_lexicon
 from ingest.catalog import Catalog, CatalogItem
 from ingest.images import DEFAULT_MAX_PIXELS
 from ingest.plan import Plan, Work, plan
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from ingest.models.clip import ClipEncoder
 
 #: The collection metadata key of the catalog's lexicon.
-LEXICON = "lexicon"
 
 log = logging.getLogger(__name__)
 
@@ -209,32 +209,6 @@ def index_items(
     _execute(p, report, run, 1, None, None)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def stored_lexicon(store: Store) -> Lexicon | None:
-    """The lexicon kept with the collection by the last catalog run, if any.
-
-    Args:
-        store: An open store.
-
-    Returns:
-        The lexicon, or ``None`` (no collection, or one indexed before lexicons were kept).
-
-    Raises:
-        StoreError: The stored lexicon cannot be read (the message names the collection).
-    """
-    from ingest.store import StoreError
-
-    data = store.metadata_value(LEXICON)
-    if data is None:
-        return None
-    try:
-        return Lexicon.from_dict(data)
-    except (ValueError, AttributeError) as e:
-        raise StoreError(
-            f"collection {store.collection!r} at {store.location}: cannot read its stored "
-            f"lexicon ({e}); run `tuwen ingest` again to rewrite it"
-        ) from e
 
 
 @dataclass

@@ -143,3 +143,33 @@ class Annotator:
             "attribute_source": PREDICTED if attributes else None,
             "attributes_key": self.key,
         }
+
+
+#: The collection metadata key that holds the catalog's lexicon.
+LEXICON = "lexicon"
+
+
+def stored_lexicon(store: Any) -> Lexicon | None:
+    """The lexicon kept with the collection by the last catalog run, if any.
+
+    Args:
+        store: An open :class:`~ingest.store.Store`.
+
+    Returns:
+        The lexicon, or ``None`` (no collection, or one indexed before lexicons were kept).
+
+    Raises:
+        StoreError: The stored lexicon cannot be read (the message names the collection).
+    """
+    from ingest.store import StoreError
+
+    data = store.metadata_value(LEXICON)
+    if data is None:
+        return None
+    try:
+        return Lexicon.from_dict(data)
+    except (ValueError, AttributeError) as e:
+        raise StoreError(
+            f"collection {store.collection!r} at {store.location}: cannot read its stored "
+            f"lexicon ({e}); run `tuwen ingest` again to rewrite it"
+        ) from e

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from ingest.attributes.stored import stored_lexicon
 from ingest.hits import Hit
 from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
@@ -134,8 +135,6 @@ class Retriever:
         agreement_lead: bool = True,
         query_cache: int = 0,
     ) -> None:
-        from ingest.job import stored_lexicon
-
         store.require()  # the collection exists...
         store.ensure(encoder.fingerprint)  # ...and was built with this model
         self.lexicon = stored_lexicon(store)  # questions are read as the captions were

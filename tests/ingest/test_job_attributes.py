@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ingest.attributes import Annotator
+from ingest.attributes.stored import stored_lexicon
 from ingest.catalog import CatalogItem, load_catalog
-from ingest.job import index_items, run_ingest, stored_lexicon
+from ingest.job import index_items, run_ingest
 from ingest.store import CAPTION, IMAGE, EdgeStore, point_id
 from tests.conftest import make_catalog
 
