@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY ingest ingest
 COPY service service
 COPY prompts prompts
-RUN pip install -e .
+# the openvino extra runs the image tower in OpenVINO int8 (TUWEN_INT8_RUNTIME)
+RUN pip install -e ".[openvino]"
 ENTRYPOINT ["tuwen"]
 CMD ["--help"]

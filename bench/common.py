@@ -236,9 +236,62 @@ def random_unit(rng, n: int, dim: int):
     return v
 
 
+#: Stored attribute values of the synthetic points, (value, weight) per field: a few values
+#: per field with the skew of a fashion catalog (black and white shirts for men are common,
+#: green children's bags rare). ``None`` = the field is not stated.
+ATTRIBUTE_MIX: dict[str, tuple[tuple[str | None, float], ...]] = {
+    "color": (
+        ("黑色", 30),
+        ("白色", 20),
+        ("蓝色", 15),
+        ("红色", 10),
+        ("灰色", 8),
+        ("粉色", 5),
+        ("绿色", 4),
+        ("棕色", 3),
+        (None, 5),
+    ),
+    "gender": (("男士", 45), ("女士", 38), ("男女通用", 8), ("儿童", 4), (None, 5)),
+    "category": (
+        ("T恤", 22),
+        ("衬衫", 15),
+        ("休闲鞋", 12),
+        ("手表", 10),
+        ("手提包", 8),
+        ("牛仔裤", 8),
+        ("连衣裙", 7),
+        ("运动鞋", 6),
+        ("太阳镜", 4),
+        ("钱包", 3),
+        (None, 5),
+    ),
+    "usage": (("休闲", 55), ("运动", 18), ("正装", 9), ("民族风", 5), (None, 13)),
+    "brand": (
+        ("Nike", 14),
+        ("Puma", 10),
+        ("Adidas", 9),
+        ("Titan", 6),
+        ("Fastrack", 5),
+        ("Levis", 4),
+        (None, 52),
+    ),
+}
+
+
+def synthetic_attributes(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Stored ``attributes`` for ``n`` points, drawn from :data:`ATTRIBUTE_MIX`."""
+    rnd = random.Random(seed + 7)
+    drawn = {
+        f: rnd.choices([v for v, _ in mix], weights=[w for _, w in mix], k=n)
+        for f, mix in ATTRIBUTE_MIX.items()
+    }
+    return [{f: vs[i] for f, vs in drawn.items() if vs[i] is not None} for i in range(n)]
+
+
 def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -> Iterator[list]:
     """Chunks of :class:`~ingest.store.PointData`: random unit image/caption/look vectors,
-    jieba keyword vectors of generated captions (every point captioned)."""
+    jieba keyword vectors of generated captions (every point captioned), stored attributes
+    (:func:`synthetic_attributes`)."""
     import numpy as np
 
     from ingest.keywords import sparse_vector
@@ -247,6 +300,7 @@ def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -
 
     rng = np.random.default_rng(seed)
     caps = synthetic_captions(n, seed)
+    attrs = synthetic_attributes(n, seed)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         img, cap = random_unit(rng, m, dim), random_unit(rng, m, dim)
@@ -262,6 +316,8 @@ def synthetic_points(n: int, dim: int = 512, seed: int = 0, chunk: int = 1000) -
                 image_hash=f"i{start + i}",
                 ingested_at="2026-01-01T00:00:00+00:00",
                 look=look[i],
+                attributes=attrs[start + i],
+                attribute_source="caption" if attrs[start + i] else None,
             )
             for i in range(m)
         ]

@@ -31,6 +31,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "search_load": ("search_load.py", "search under load"),
     "store_100k": ("store_100k.py", "store at 100k"),
     "store_1m": ("store_1m.py", "store at 1M (int8, vectors on disk)"),
+    "search_filters": ("search_filters.py", "filtered search and facets at 100k"),
     "generation": ("generation.py", "generation"),
     "upload_memory": ("upload_memory.py", "upload memory"),
     "routes": ("routes.py", "routes (not goals): what each optimisation buys"),

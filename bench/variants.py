@@ -7,7 +7,9 @@ the same model (shot again, or in another colour) when both captions parse to th
 gender and category (colour may differ). For each pair of thresholds (image cosine, look
 cosine) it prints one JSON line: the candidate pairs kept, the share of them that are the
 same model (precision), and the share of same-model nearest pairs kept (recall). The defaults
-of :mod:`service.answering.variants` are the loosest thresholds with precision ≥ 0.9.
+of :mod:`service.answering.variants` (settings ``TUWEN_VARIANT_IMAGE_MIN`` and
+``TUWEN_VARIANT_LOOK_MIN``) are the loosest thresholds with precision ≥ 0.9 for the model
+they were measured with.
 """
 
 from __future__ import annotations

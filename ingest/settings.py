@@ -105,14 +105,17 @@ class Settings(BaseSettings):
     token_budget: int = Field(1500, ge=200, le=100_000)
     image_int8: bool = Field(True, description="image tower in int8 on CPU (ingest and uploads)")
     text_int8: bool = Field(True, description="query-side text tower in int8 on CPU")
-    int8_runtime: Literal["auto", "onnx", "torch"] = Field(
+    int8_runtime: Literal["auto", "onnx", "torch", "openvino"] = Field(
         "auto",
         description="what runs the int8 towers: onnx (ONNX Runtime, exported once into "
-        "cache_dir), torch (torch dynamic quantisation), auto = onnx when installed",
+        "cache_dir), torch (torch dynamic quantisation), openvino (the image tower in OpenVINO, "
+        "calibrated once per model on the ingested catalog's photos; text as auto), auto = "
+        "openvino for the image tower when installed, onnx otherwise when installed",
     )
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="exported int8 ONNX towers; default $XDG_CACHE_HOME/tuwen or ~/.cache/tuwen",
+        description="exported int8 ONNX and OpenVINO towers; default $XDG_CACHE_HOME/tuwen or "
+        "~/.cache/tuwen",
     )
     look: bool = Field(
         True, description="fuse the look vector with the CLIP image vector for image neighbours"
@@ -143,10 +146,34 @@ class Settings(BaseSettings):
         description="new collections: dense vectors (or vectors, HNSW, payloads) on disk; "
         "unset = none",
     )
+    quantization_oversampling: float = Field(
+        2.0,
+        ge=1.0,
+        le=16.0,
+        description="searches of an int8 collection score this many candidates per hit with int8 "
+        "and rescore them with the original vectors",
+    )
+    hnsw_ef: int = Field(
+        200,
+        ge=0,
+        le=4096,
+        description="candidates an HNSW search keeps (more: higher recall, slower); 0 = Qdrant's "
+        "default (the index's ef_construct, 100)",
+    )
     qdrant_shards: int = Field(1, ge=1, le=1024, description="shards of a new server collection")
     qdrant_replicas: int = Field(1, ge=1, le=16, description="replicas of each server shard")
     qdrant_write_consistency: int = Field(
         1, ge=1, le=16, description="replicas that must acknowledge a write"
+    )
+    variant_image_min: float = Field(
+        0.998,
+        ge=-1.0,
+        le=1.0,
+        description="least CLIP image-vector cosine of two variants (collapse=true, "
+        "`tuwen duplicates`); measure it per model with bench/variants.py",
+    )
+    variant_look_min: float = Field(
+        0.99, ge=-1.0, le=1.0, description="least look-vector cosine of two variants"
     )
     query_cache: int = Field(
         1024, ge=0, le=1_000_000, description="query text vectors kept (LRU); 0 = no cache"

@@ -43,6 +43,12 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
         help="do not train the answer heads after the contrastive epochs",
     )
     p.add_argument(
+        "--pixel-epochs",
+        type=int,
+        default=30,
+        help="epochs of the answer heads' pixel network (default 30; 0: none)",
+    )
+    p.add_argument(
         "--size",
         default="small",
         help="architecture for --from-scratch: tiny, mini, small (default), medium, base",
@@ -139,6 +145,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         threads=args.threads,
         seed=args.seed,
         heads=not args.no_heads,
+        pixel_epochs=args.pixel_epochs,
         progress=not args.quiet,
         started=started,
     )
@@ -181,8 +188,9 @@ def _heads_only(args: argparse.Namespace) -> int:
             args.out,
             args.images,
             args.captions,
-            config=HeadsConfig(holdout=args.holdout),
+            config=HeadsConfig.of(args.holdout, args.pixel_epochs, args.seed),
             device=args.device,
+            progress=not args.quiet,
         )
     except (ModelNotFound, ValueError) as e:  # a CatalogError is a ValueError
         raise CliError(str(e)) from e

@@ -137,7 +137,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from ingest.store import open_store
 
         with open_store(settings) as store:
-            encoder = encoders_for(settings, store, lazy=True).document
+            photos = [item.path for item in catalog.items]  # may calibrate an int8 tower
+            encoder = encoders_for(settings, store, lazy=True, calibration=photos).document
             captioner = None
             if args.caption_uncaptioned:
                 from ingest.captioners import captioner_from

@@ -1,7 +1,8 @@
 """CLIP-family image and text encoders (Chinese-CLIP, AltCLIP, CLIP) through transformers.
 
 Models load by hub id or local directory (:mod:`ingest.models.loading`). Output vectors are
-L2-normalised float32. On the CPU a tower may run in int8, in ONNX Runtime
+L2-normalised float32. On the CPU a tower may run in int8: the image tower in OpenVINO, calibrated
+on catalog photos (:mod:`ingest.models.openvino_int8`), either tower in ONNX Runtime
 (:mod:`ingest.models.onnx_int8`) or with torch's dynamic quantisation; its vectors stay in the
 float model's space.
 """
@@ -21,16 +22,17 @@ import torch
 from PIL import Image
 
 from ingest.images import Preprocess
-from ingest.models import onnx_int8
+from ingest.models import onnx_int8, openvino_int8
 from ingest.models.device import pick_device, pick_dtype
 from ingest.models.fingerprint import Fingerprint, fingerprint_from_config
 from ingest.models.loading import load_clip_parts, max_text_length, preprocess_from
 from ingest.models.onnx_int8 import OnnxTower
+from ingest.models.openvino_int8 import OpenVinoTower
 from ingest.models.towers import TOWER_MODULES, normalise, pooled
 from ingest.settings import default_cache_dir
 
 log = logging.getLogger(__name__)
-INT8_RUNTIMES = ("auto", "onnx", "torch")
+INT8_RUNTIMES = ("auto", "onnx", "torch", "openvino")
 
 
 class ClipEncoder:
@@ -58,7 +60,8 @@ class ClipEncoder:
         self.max_text_length = max_text_length
         self._token_type_ids = getattr(model.config, "model_type", "") == "chinese_clip"
         self._lock = threading.Lock()
-        self._onnx: dict[str, OnnxTower] = {}  # towers that run in ONNX Runtime int8
+        # towers that run int8 outside torch (ONNX Runtime, OpenVINO)
+        self._onnx: dict[str, OnnxTower | OpenVinoTower] = {}
 
     @property
     def dim(self) -> int:
@@ -76,6 +79,7 @@ class ClipEncoder:
         int8: Sequence[str] = (),
         int8_runtime: str = "auto",
         cache_dir: str | Path | None = None,
+        calibration: Sequence[str | Path] = (),
     ) -> ClipEncoder:
         """Load a Chinese-CLIP / AltCLIP / CLIP model by hub id or local directory.
 
@@ -86,8 +90,11 @@ class ClipEncoder:
             dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``.
             int8: Towers (``"text"``, ``"vision"``) to run in dynamic int8 on the CPU; ignored
                 on a GPU (see :meth:`apply_int8`).
-            int8_runtime: ``"onnx"``, ``"torch"`` or ``"auto"`` (ONNX Runtime when installed).
-            cache_dir: Where exported ONNX towers are kept (``TUWEN_CACHE_DIR``).
+            int8_runtime: ``"openvino"``, ``"onnx"``, ``"torch"`` or ``"auto"`` (see
+                :meth:`apply_int8`).
+            cache_dir: Where exported int8 towers are kept (``TUWEN_CACHE_DIR``).
+            calibration: Catalog photos to calibrate an OpenVINO image tower on, when none is
+                cached for this model.
 
         Raises:
             ModelNotFound: the model is neither a local directory nor reachable; the message
@@ -109,7 +116,7 @@ class ClipEncoder:
             dtype=dt,
             max_text_length=max_text_length(model, tokenizer),
         )
-        encoder.apply_int8(int8, int8_runtime, cache_dir)
+        encoder.apply_int8(int8, int8_runtime, cache_dir, calibration)
         return encoder
 
     def apply_int8(
@@ -117,24 +124,50 @@ class ClipEncoder:
         towers: Sequence[str],
         runtime: str = "auto",
         cache_dir: str | Path | None = None,
+        calibration: Sequence[str | Path] = (),
     ) -> None:
-        """Run ``towers`` in dynamic int8, in place; a no-op off the CPU or without towers.
+        """Run ``towers`` in int8, in place; a no-op off the CPU or without towers.
 
         ``runtime`` picks how: ``"onnx"`` (:meth:`use_onnx_int8`, exported once into
-        ``cache_dir``), ``"torch"`` (:meth:`quantize_int8`), or ``"auto"``: ONNX Runtime when it
-        is installed.
+        ``cache_dir``), ``"torch"`` (:meth:`quantize_int8`), ``"openvino"`` (the image tower
+        in OpenVINO, :meth:`use_openvino_int8`; the text tower as ``"auto"``), or ``"auto"``:
+        the image tower in OpenVINO when it is installed and a tower is cached or
+        ``calibration`` photos are given, other towers in ONNX Runtime when it is installed.
+        An image tower that OpenVINO cannot have (no cached tower, no photos) falls back to
+        ONNX Runtime.
 
         Raises:
-            ValueError: an unknown runtime or tower, or ``"onnx"`` without ONNX Runtime.
+            ValueError: an unknown runtime or tower, ``"onnx"`` without ONNX Runtime, or
+                ``"openvino"`` without OpenVINO.
         """
         if not towers or self.device.type != "cpu":
             return
         if runtime not in INT8_RUNTIMES:
-            raise ValueError(f"int8_runtime must be auto, onnx or torch, not {runtime!r}")
+            raise ValueError(
+                f"int8_runtime must be one of {', '.join(INT8_RUNTIMES)}, not {runtime!r}"
+            )
+        towers = tuple(towers)
+        if runtime == "openvino" and not openvino_int8.available():
+            raise ValueError("OpenVINO is not installed: pip install 'tuwen[openvino]'")
+        if "vision" in towers and (
+            runtime == "openvino" or (runtime == "auto" and openvino_int8.available())
+        ):
+            if self.use_openvino_int8(cache_dir, calibration):
+                towers = tuple(t for t in towers if t != "vision")
+            elif runtime == "openvino":
+                log.warning(
+                    "no OpenVINO image tower is cached for %s and no catalog photos were given "
+                    "to calibrate one: the image tower runs in ONNX Runtime int8",
+                    self.fingerprint.model,
+                )
+        if runtime == "openvino":  # the text tower (and a fallen-back image tower)
+            runtime = "auto"
+        if not towers:
+            return
         if runtime == "onnx" or (runtime == "auto" and onnx_int8.available()):
-            self.use_onnx_int8(tuple(towers), cache_dir)
+            self.use_onnx_int8(towers, cache_dir)
         else:
-            self.quantize_int8(tuple(towers))
+            self.quantize_int8(towers)
 
     def with_int8(
         self,
@@ -199,13 +232,46 @@ class ClipEncoder:
                     token_type_ids=self._token_type_ids,
                 )
 
+    def use_openvino_int8(
+        self, cache_dir: str | Path | None = None, calibration: Sequence[str | Path] = ()
+    ) -> bool:
+        """Run the image tower in OpenVINO int8 (CPU only; :mod:`ingest.models.openvino_int8`).
+
+        The tower is read from ``cache_dir`` (default :func:`ingest.settings.default_cache_dir`)
+        when one is cached for this model, else quantised on a sample of the ``calibration``
+        photos (minutes, once per model) and cached.
+
+        Returns:
+            Whether the image tower now runs in OpenVINO: ``False`` when none is cached and no
+            calibration photo decodes (the tower is left as it was).
+
+        Raises:
+            ValueError: the model is on a GPU, or OpenVINO is not installed.
+        """
+        if self.device.type != "cpu":
+            raise ValueError("int8 quantisation runs on the CPU only")
+        if not openvino_int8.available():
+            raise ValueError("OpenVINO is not installed: pip install 'tuwen[openvino]'")
+        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        with self._lock:
+            tower = openvino_int8.vision_tower(
+                self.model,
+                fingerprint=self.fingerprint.to_dict(),
+                cache_dir=cache,
+                preprocess=self.preprocess,
+                photos=calibration,
+            )
+            if tower is not None:
+                self._onnx["vision"] = tower
+        return tower is not None
+
     @property
     def runtime(self) -> dict[str, str]:
-        """What runs each tower, e.g. ``{"text": "onnx-int8", "vision": "torch-bfloat16"}``."""
+        """What runs each tower, e.g. ``{"text": "onnx-int8", "vision": "openvino-int8"}``."""
         out = {}
         for tower, (_, proj) in TOWER_MODULES.items():
             if tower in self._onnx:
-                out[tower] = "onnx-int8"
+                out[tower] = self._onnx[tower].kind
             elif type(getattr(self.model, proj, None)).__module__.startswith("torch.ao"):
                 out[tower] = "torch-int8"
             else:

@@ -72,6 +72,8 @@ class OnnxTower:
     ``run`` may be called from several threads at once (ONNX Runtime sessions are thread-safe).
     """
 
+    kind = "onnx-int8"
+
     def __init__(self, path: Path, input_names: tuple[str, ...], threads: int) -> None:
         import onnxruntime as ort
 
@@ -167,37 +169,50 @@ def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
     return "pre-processing before quantization" not in record.getMessage()
 
 
+def export_float(
+    model: torch.nn.Module,
+    tower: str,
+    names: tuple[str, ...],
+    example: dict[str, torch.Tensor],
+    token_type_ids: bool,
+    path: Path,
+) -> None:
+    """Write ``tower`` of a float32 copy of ``model`` as an ONNX graph to ``path``: dynamic
+    batch (and, for text, token) axes, one ``embedding`` output (pooled, not normalised)."""
+    body = copy.deepcopy(model).float().eval()
+    module = _Text(body, token_type_ids) if tower == "text" else _Vision(body)
+    args = tuple(example[n].cpu() for n in names)
+    axes: dict = {n: {0: "batch", 1: "tokens"} for n in names} if tower == "text" else {}
+    axes = axes or {"pixel_values": {0: "batch"}}
+    axes["embedding"] = {0: "batch"}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=list(names),
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+
+
 def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting the %s tower to int8 ONNX, once for this model (seconds)", tower)
     with _export_lock, tempfile.TemporaryDirectory(dir=entry.parent, prefix=".tmp-") as tmp:
-        body = copy.deepcopy(model).float().eval()
-        module = _Text(body, token_type_ids) if tower == "text" else _Vision(body)
-        args = tuple(example[n].cpu() for n in names)
         fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / "model-int8.onnx"
-        axes: dict = {n: {0: "batch", 1: "tokens"} for n in names} if tower == "text" else {}
-        axes = axes or {"pixel_values": {0: "batch"}}
-        axes["embedding"] = {0: "batch"}
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                args,
-                str(fp32),
-                input_names=list(names),
-                output_names=["embedding"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-            root = logging.getLogger()
-            root.addFilter(_no_preprocessing_advice)
-            try:
-                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-            finally:
-                root.removeFilter(_no_preprocessing_advice)
+        export_float(model, tower, names, example, token_type_ids, fp32)
+        root = logging.getLogger()
+        root.addFilter(_no_preprocessing_advice)
+        try:
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        finally:
+            root.removeFilter(_no_preprocessing_advice)
         fp32.unlink()
         staged = Path(tmp) / "entry"
         staged.mkdir()

@@ -10,6 +10,7 @@ of the document role: only its int8 text tower is extra.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -52,13 +53,14 @@ def load_encoders(
     text_int8: bool = True,
     int8_runtime: str = "auto",
     cache_dir: str | Path | None = None,
+    calibration: Sequence[str | Path] = (),
     lazy: bool = False,
 ) -> Encoders:
     """Load a CLIP model as :class:`Encoders`.
 
     Args:
         name_or_dir: Hub id or local directory (``TUWEN_CLIP_MODEL``).
-        revision, device, dtype, int8_runtime, cache_dir: As
+        revision, device, dtype, int8_runtime, cache_dir, calibration: As
             :meth:`ClipEncoder.from_pretrained` takes them.
         image_int8: Run the image tower in int8 on the CPU, for both roles.
         text_int8: Run the query role's text tower in int8 on the CPU.
@@ -74,6 +76,7 @@ def load_encoders(
         "int8": ("vision",) if image_int8 else (),
         "int8_runtime": int8_runtime,
         "cache_dir": cache_dir,
+        "calibration": calibration,
     }
     if lazy:
         # A stand-in with the same methods, loading when first used.
@@ -84,13 +87,20 @@ def load_encoders(
     return Encoders(document=document, query=query)
 
 
-def encoders_for(settings: Settings, store: Store | None, *, lazy: bool = False) -> Encoders:
+def encoders_for(
+    settings: Settings,
+    store: Store | None,
+    *,
+    lazy: bool = False,
+    calibration: Sequence[str | Path] = (),
+) -> Encoders:
     """The CLIP model to use with ``store``, in its document and query roles.
 
     The model is the one set (``clip_model``), else the one the collection was built with,
     else the default for a new collection. Documents get the float text tower; queries get the
     int8 one when ``text_int8`` is set (on a CPU). ``lazy`` defers loading the weights until
-    they are needed (the fingerprint is known at once).
+    they are needed (the fingerprint is known at once). ``calibration``: the catalog's photos,
+    when an int8 image tower may need calibrating (OpenVINO).
 
     Args:
         settings: The model, device, dtype and int8 settings.
@@ -114,5 +124,6 @@ def encoders_for(settings: Settings, store: Store | None, *, lazy: bool = False)
         text_int8=settings.text_int8,
         int8_runtime=settings.int8_runtime,
         cache_dir=settings.cache_dir,
+        calibration=calibration,
         lazy=lazy,
     )

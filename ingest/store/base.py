@@ -20,6 +20,7 @@ from ingest.hits import Hit
 from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
 from ingest.store.facets import Faceted
+from ingest.store.groups import Grouped
 from ingest.store.records import (
     RETURNED_PAYLOAD,
     Scored,
@@ -45,7 +46,7 @@ from ingest.store.schema import (
 )
 
 
-class Store(Faceted):
+class Store(Faceted, Grouped):
     """The operations tuwen needs from Qdrant; both backends pass one contract suite."""
 
     collection: str

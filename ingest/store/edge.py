@@ -18,10 +18,13 @@ from ingest.store.base import Store
 from ingest.store.config import (
     CollectionConfig,
     edge_collection,
+    edge_index_schema,
     edge_search_params,
     edge_vector,
+    index_in_place,
     report_mismatch,
 )
+from ingest.store.readahead import read_ahead
 from ingest.store.records import RETURNED_PAYLOAD, StoreLocked
 from ingest.store.schema import (
     CAPTION,
@@ -43,7 +46,9 @@ META = "tuwen.json"  # the collection's metadata, beside its shard
 class EdgeStore(Store):
     """Qdrant Edge in-process, one shard per collection under ``data_dir/collections/NAME``.
 
-    The directory is locked while open: a second process gets :class:`StoreLocked`.
+    The directory is locked while open: a second process gets :class:`StoreLocked`. Opening
+    reads the files Qdrant Edge loads whole into the page cache first
+    (:mod:`ingest.store.readahead`).
 
     Args:
         data_dir: The store's folder (``TUWEN_DATA_DIR``); created if absent.
@@ -94,9 +99,10 @@ class EdgeStore(Store):
         if meta.exists():
             self._meta = json.loads(meta.read_text("utf-8"))
             self._fp, self._look = read_metadata(self._meta)
-            self.config = CollectionConfig.from_metadata(self._meta)
+            self.config = CollectionConfig.from_metadata(self._meta).searching_as(self._wanted)
             report_mismatch(self.config, self._wanted, f"{collection!r} at {self.data_dir}")
             if self._shard_dir.exists():
+                read_ahead(self._shard_dir, self.config)
                 self._shard = qe.EdgeShard.load(str(self._shard_dir))
 
     @property
@@ -139,7 +145,8 @@ class EdgeStore(Store):
         shard = qe.EdgeShard.create(str(tmp), config)
         # Points are found by id, so a ``file`` index would only cost upsert and load time.
         # The other indexes are made by writers (``ensure_indexes``): each costs a sync to disk.
-        shard.update(qe.UpdateOperation.create_field_index("caption", qe.PayloadSchemaType.Keyword))
+        caption = edge_index_schema(qe, "caption", "keyword")
+        shard.update(qe.UpdateOperation.create_field_index("caption", caption))
         shard.flush()
         shard.close()
         self._meta = {
@@ -168,6 +175,9 @@ class EdgeStore(Store):
 
     def _match_any(self, key: str, values: Sequence[str]) -> Any:
         return self._qe.FieldCondition(key=key, match=self._qe.MatchAny(list(values)))
+
+    def _is_empty(self, key: str) -> Any:
+        return self._qe.IsEmptyCondition(key)
 
     def _facet(self, key: str, limit: int, flt: Any) -> list[tuple[str, int]]:
         request = self._qe.FacetRequest(key, limit=limit, exact=True, filter=flt)
@@ -259,11 +269,11 @@ class EdgeStore(Store):
                 self.shard.update(op.delete_payload([pid], gone))
 
     def _indexed(self) -> set[str]:
-        return set(self.shard.info().payload_schema)
+        schema = self.shard.info().payload_schema
+        return {key for key, info in schema.items() if index_in_place(key, info.params)}
 
     def _create_index(self, key: str, kind: str) -> None:
-        types = self._qe.PayloadSchemaType
-        schema = types.Bool if kind == "bool" else types.Keyword
+        schema = edge_index_schema(self._qe, key, kind)
         self.shard.update(self._qe.UpdateOperation.create_field_index(key, schema))
 
     def _metadata(self) -> dict:

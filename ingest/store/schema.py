@@ -6,7 +6,8 @@ One point per image, id = uuid5 of the relative path; named dense vectors ``imag
 bytes + real caption), ``image_hash``, ``ingested_at``, and where there are any
 ``caption_source`` (``caption`` | ``generated``), ``captioner``, ``attributes`` (field →
 canonical value), ``attribute_source`` (``caption`` | ``predicted``) and ``attributes_key``
-(:func:`ingest.attributes.attributes_key`). The model fingerprint, the ``look`` dimension
+(:func:`ingest.attributes.attributes_key`), and once ``tuwen duplicates --store`` ran, ``variant``
+(the id of the point's group of variants). The model fingerprint, the ``look`` dimension
 and the catalog's lexicon are stored with the collection (:func:`collection_metadata`).
 """
 
@@ -25,15 +26,19 @@ from ingest.look import LOOK
 from ingest.models.fingerprint import Fingerprint
 
 IMAGE, CAPTION, KEYWORDS = "image", "caption", "keywords"
+#: Payload field naming a point's group of variants (``tuwen duplicates --store``).
+VARIANT = "variant"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "tuwen.catalog")
 PAGE = 1024  # points per scroll request
 
 #: Payload indexes (all keyword): ``caption`` serves the exact-caption lookup,
-#: ``caption_source`` the real-caption filters, ``attributes.*`` attribute agreement.
+#: ``caption_source`` the real-caption filters, ``attributes.*`` attribute agreement,
+#: ``variant`` grouped search.
 INDEXED: dict[str, str] = {
     "caption": "keyword",
     "caption_source": "keyword",
     **{f"attributes.{name}": "keyword" for name in ALL_FIELDS},
+    VARIANT: "keyword",
 }
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "KEYWORDS",
     "LOOK",
     "INDEXED",
+    "VARIANT",
     "LOOK_DIM",
     "Leg",
     "PointData",

@@ -10,8 +10,10 @@ from ingest.models.fingerprint import Fingerprint
 from ingest.store.base import Store
 from ingest.store.config import (
     CollectionConfig,
+    index_in_place,
     report_mismatch,
     server_collection,
+    server_index_schema,
     server_search_params,
     server_vector,
 )
@@ -95,7 +97,7 @@ class ServerStore(Store):
             )
         fingerprint, self._look = read_metadata(meta["tuwen"])
         self._meta = dict(meta["tuwen"])
-        self.config = CollectionConfig.from_metadata(self._meta)
+        self.config = CollectionConfig.from_metadata(self._meta).searching_as(self._wanted)
         if not self._reported:
             where = f"{self.collection!r} at {self.location}"
             self._reported = report_mismatch(self.config, self._wanted, where)
@@ -129,7 +131,8 @@ class ServerStore(Store):
         self.config = cfg
         if not self._local:
             for key in ("file", "caption"):  # the rest: ``ensure_indexes``, by writers
-                self.client.create_payload_index(self.collection, key, m.PayloadSchemaType.KEYWORD)
+                schema = server_index_schema(m, key, "keyword")
+                self.client.create_payload_index(self.collection, key, schema)
 
     def _sparse(self, v: SparseVector) -> Any:
         return self._m.SparseVector(indices=v.indices, values=v.values)
@@ -145,6 +148,25 @@ class ServerStore(Store):
 
     def _match_any(self, key: str, values: Sequence[str]) -> Any:
         return self._m.FieldCondition(key=key, match=self._m.MatchAny(any=list(values)))
+
+    def _is_empty(self, key: str) -> Any:
+        return self._m.IsEmptyCondition(is_empty=self._m.PayloadField(key=key))
+
+    def _query_groups(self, request: Any, key: str, groups: int, size: int) -> list[list]:
+        """Qdrant's ``query_points_groups`` of a request made by ``_nearest`` / ``_fused``."""
+        found = self.client.query_points_groups(
+            self.collection,
+            key,
+            query=request.query,
+            using=request.using,
+            prefetch=request.prefetch,
+            query_filter=request.filter,
+            search_params=request.params,
+            limit=groups,
+            group_size=size,
+            with_payload=request.with_payload,
+        )
+        return [g.hits for g in found.groups]
 
     def _facet(self, key: str, limit: int, flt: Any) -> list[tuple[str, int]]:
         found = self.client.facet(self.collection, key, facet_filter=flt, limit=limit, exact=True)
@@ -175,7 +197,8 @@ class ServerStore(Store):
         """A leg's query, ``using`` and prefetch: a nearest query, or an agreement formula over
         the filtered nearest candidates."""
         m = self._m
-        params = None if leg.using == KEYWORDS else server_search_params(m, self.config)
+        exact = leg.using == KEYWORDS or self._local  # local mode always searches exactly
+        params = None if exact else server_search_params(m, self.config)
         if leg.agree is None:
             return {
                 "query": self._vector(leg.vector),
@@ -238,11 +261,11 @@ class ServerStore(Store):
     def _indexed(self) -> set[str]:
         if self._local:  # local mode keeps no payload indexes: nothing to create
             return set(INDEXED)
-        return set(self.client.get_collection(self.collection).payload_schema or {})
+        schema = self.client.get_collection(self.collection).payload_schema or {}
+        return {key for key, info in schema.items() if index_in_place(key, info.params)}
 
     def _create_index(self, key: str, kind: str) -> None:
-        m = self._m
-        schema = m.PayloadSchemaType.BOOL if kind == "bool" else m.PayloadSchemaType.KEYWORD
+        schema = server_index_schema(self._m, key, kind)
         self.client.create_payload_index(self.collection, key, schema, wait=True)
 
     def _metadata(self) -> dict:

@@ -49,6 +49,8 @@ class FinetuneConfig:
         heads: After the contrastive epochs, train the answer heads on the saved model's
             frozen image vectors (:mod:`ingest.vqa.train`; same hold-out) and save them in
             ``out``.
+        pixel_epochs: Epochs of the heads' pixel network (:mod:`ingest.vqa.pixelnet`; 0:
+            none).
         progress: Show a progress bar.
         started: ``time.monotonic()`` when the command started (the ``minutes`` clock).
     """
@@ -75,6 +77,7 @@ class FinetuneConfig:
     threads: int | None = None
     seed: int = 0
     heads: bool = True
+    pixel_epochs: int = 30
     progress: bool = True
     started: float | None = None
 

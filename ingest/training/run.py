@@ -172,8 +172,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             out,
             config.images,
             config.captions,
-            config=HeadsConfig(holdout=config.holdout),
+            config=HeadsConfig.of(config.holdout, config.pixel_epochs, config.seed),
             device=str(device),
+            progress=config.progress,
         ).report
     return result
 

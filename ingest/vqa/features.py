@@ -92,11 +92,14 @@ class PhotoFeatures:
         look: ``(N, LOOK_DIM)`` look vectors, a row of zeros where a photo has none (a flat
             photo, or a collection made before look vectors), or ``None`` for none at all.
         colour: ``(N, COLOUR_DIM)`` colour histograms, or ``None`` without pixels.
+        pixels: ``(N, H, W, 3)`` uint8 photos, for the pixel network
+            (:mod:`ingest.vqa.pixelnet`), or ``None`` without pixels.
     """
 
     clip: np.ndarray
     look: np.ndarray | None = None
     colour: np.ndarray | None = None
+    pixels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.clip)
@@ -113,6 +116,7 @@ class PhotoFeatures:
             clip=np.asarray(clip, dtype=np.float32),
             look=stack_looks([look_vector(p) for p in pixels], len(pixels)),
             colour=colour_features(pixels),
+            pixels=np.asarray(pixels, dtype=np.uint8),
         )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ingest.vqa.pixelnet import PixelNetConfig
 from ingest.vqa.sources import softmax
 
 #: The fusion weight grid: every split of 1 into steps of this size.
@@ -39,6 +40,9 @@ class HeadsConfig:
         colour: Also train heads that read the colour histogram.
         min_heldout: Fewest labelled held-out photos for a field's choices to be made on the
             hold-out (fewer: defaults, and no captioner threshold).
+        pixel_net: How to train the network that reads the fields from the pixels
+            (:mod:`ingest.vqa.pixelnet`); ``None``: none. It is trained with the colour heads
+            (it needs the pixels too) and kept for a field only where it helps on the hold-out.
     """
 
     holdout: float = 0.1
@@ -50,6 +54,14 @@ class HeadsConfig:
     precision: float = 0.9
     colour: bool = True
     min_heldout: int = 20
+    pixel_net: PixelNetConfig | None = PixelNetConfig()
+
+    @classmethod
+    def of(cls, holdout: float, pixel_epochs: int, seed: int = 0) -> HeadsConfig:
+        """The settings ``tuwen finetune`` trains with: its hold-out share, the pixel
+        network's epochs (0: none) and seed."""
+        net = PixelNetConfig(epochs=pixel_epochs, seed=seed) if pixel_epochs > 0 else None
+        return cls(holdout=holdout, pixel_net=net)
 
 
 def fit_linear(
@@ -112,6 +124,26 @@ def accuracy_and_nll(probs: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     right = answered & (probs.argmax(1) == labels)
     nll = -np.log(probs[np.arange(len(labels)), labels] + _EPS)
     return float(right.mean()), float(nll.mean())
+
+
+def choose_share(head: np.ndarray, other: np.ndarray, labels: np.ndarray) -> float:
+    """The share of ``other`` in a mixture with ``head`` with the best hold-out accuracy
+    (ties: the lower negative log-likelihood, then the smaller share), in steps of
+    :data:`WEIGHT_STEP`.
+
+    Args:
+        head: ``(N, C)`` probabilities of one classifier.
+        other: ``(N, C)`` probabilities of another, over the same classes.
+        labels: ``(N,)`` true class indices.
+    """
+    best: tuple[float, float, float] | None = None
+    for k in range(round(1 / WEIGHT_STEP) + 1):
+        share = round(k * WEIGHT_STEP, 6)
+        acc, nll = accuracy_and_nll((1 - share) * head + share * other, labels)
+        if best is None or (acc, -nll) > (best[1], -best[2]):
+            best = (share, acc, nll)
+    assert best is not None
+    return best[0]
 
 
 def choose_temperature(cosines: np.ndarray, labels: np.ndarray) -> float:

@@ -4,7 +4,8 @@ the CLIP model's directory beside the weights.
 ``tuwen finetune`` trains them after the contrastive epochs (:mod:`ingest.vqa.train`); they
 read the frozen CLIP image vector and the look vector of a photo (both stored with every
 point), and a second set also its colour histogram (:mod:`ingest.vqa.features`), used when the
-pixels are at hand. With them the directory keeps what the VQA stage needs from training: the
+pixels are at hand, mixed with a small network that reads the fields from the pixels
+(:mod:`ingest.vqa.pixelnet`). With them the directory keeps what the VQA stage needs from training: the
 answer vocabulary, the zero-shot text vectors and temperature, the fusion weights and the
 captioner's confidence thresholds, all chosen on the training hold-out.
 
@@ -26,6 +27,8 @@ import numpy as np
 
 from ingest.attributes import Lexicon
 from ingest.vqa.features import PhotoFeatures
+from ingest.vqa.pixelnet import PREFIX as PIXELNET_PREFIX
+from ingest.vqa.pixelnet import PixelNet
 from ingest.vqa.sources import softmax
 from ingest.vqa.vocabulary import AnswerVocabulary
 
@@ -78,6 +81,10 @@ class AnswerHeads:
         report: Hold-out figures per source and fused, and the training settings.
         caption_style: How the catalog's captions are written (``order`` of the fields,
             ``separator``), for generated captions (:mod:`ingest.vqa.captioner`).
+        pixel_net: The network that reads the fields from the pixels
+            (:mod:`ingest.vqa.pixelnet`), or ``None``.
+        pixel_mix: Field → the network's share in the ``colour`` feature set's heads
+            probabilities (the rest is the linear head's), chosen on the hold-out.
         digest: The sha256 of the saved arrays (set by :meth:`save` and :meth:`load`).
     """
 
@@ -91,6 +98,8 @@ class AnswerHeads:
     thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     caption_style: dict[str, Any] = field(default_factory=dict)
+    pixel_net: PixelNet | None = None
+    pixel_mix: dict[str, float] = field(default_factory=dict)
     digest: str = ""
 
     # ------------------------------------------------------------------ using
@@ -122,12 +131,20 @@ class AnswerHeads:
     def probabilities(self, features: PhotoFeatures) -> dict[str, tuple[str, np.ndarray]]:
         """Field → (the feature set used, the heads' ``(N, C)`` probabilities)."""
         designs: dict[str, np.ndarray] = {}
+        net: dict[str, np.ndarray] | None = None
         out = {}
         for name in self.fields:
             variant = self.variant(name, features.colour is not None)
             if variant not in designs:
                 designs[variant] = self.design(features, variant)
-            out[name] = (variant, self.heads[variant][name].probs(designs[variant]))
+            p = self.heads[variant][name].probs(designs[variant])
+            share = self.pixel_mix.get(name, 0.0) if variant == COLOUR else 0.0
+            if share > 0 and self.pixel_net is not None and features.pixels is not None:
+                if net is None:
+                    net = self.pixel_net.probs(features.pixels)
+                if name in net:
+                    p = (1.0 - share) * p + share * net[name]
+            out[name] = (variant, p)
         return out
 
     def predict(
@@ -179,6 +196,8 @@ class AnswerHeads:
                 arrays[f"head.{variant}.{name}.bias"] = head.bias
         for name, vectors in self.text_vectors.items():
             arrays[f"text.{name}"] = vectors
+        if self.pixel_net is not None:
+            arrays.update(self.pixel_net.arrays())
         blob = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()})
         self.digest = hashlib.sha256(blob).hexdigest()
         doc = {
@@ -194,6 +213,8 @@ class AnswerHeads:
             "thresholds": self.thresholds,
             "report": self.report,
             "caption_style": self.caption_style,
+            "pixel_net": self.pixel_net.to_dict() if self.pixel_net is not None else None,
+            "pixel_mix": self.pixel_mix,
         }
         out = Path(model_dir)
         _replace(out / HEADS_WEIGHTS, blob)
@@ -257,6 +278,14 @@ class AnswerHeads:
             for variant, fields in doc["heads"].items()
         }
         lexicon = doc.get("lexicon")
+        net = doc.get("pixel_net")
+        pixel_net = (
+            PixelNet.from_saved(
+                net, {k: v for k, v in arrays.items() if k.startswith(PIXELNET_PREFIX)}
+            )
+            if net
+            else None
+        )
         return cls(
             vocabulary=AnswerVocabulary.from_dict(doc["vocabulary"]),
             lexicon=Lexicon.from_dict(lexicon) if lexicon else None,
@@ -268,6 +297,8 @@ class AnswerHeads:
             thresholds=doc.get("thresholds", {}),
             report=doc.get("report", {}),
             caption_style=doc.get("caption_style", {}),
+            pixel_net=pixel_net,
+            pixel_mix={k: float(v) for k, v in (doc.get("pixel_mix") or {}).items()},
             digest=digest,
         )
 

@@ -22,9 +22,10 @@ from ingest.attributes import Lexicon, caption_attributes
 from ingest.settings import Settings
 from ingest.vqa.captioner import caption_style
 from ingest.vqa.features import PhotoFeatures
-from ingest.vqa.fit import HeadsConfig, fit_linear
+from ingest.vqa.fit import HeadsConfig, accuracy_and_nll, choose_share, fit_linear
 from ingest.vqa.heads import BASE, BLOCKS, COLOUR, AnswerHeads, LinearHead
 from ingest.vqa.holdout import choose, heldout_neighbours, text_vectors
+from ingest.vqa.pixelnet import train_pixel_net
 from ingest.vqa.sources import HEADS
 from ingest.vqa.vocabulary import HEAD_FIELDS, VQA_FIELDS, AnswerVocabulary, answer_attributes
 
@@ -40,6 +41,7 @@ def fit_heads(
     lexicon: Lexicon | None,
     config: HeadsConfig | None = None,
     temperature: float = 100.0,
+    progress: bool = False,
 ) -> AnswerHeads:
     """Trains the heads on the training photos and makes every choice on the held-out ones.
 
@@ -51,6 +53,7 @@ def fit_heads(
         lexicon: The catalog's lexicon (captions are parsed with it).
         config: Training settings (default: :class:`HeadsConfig`'s).
         temperature: Zero-shot logit scale when no hold-out can choose one.
+        progress: Show the pixel network's progress bar.
 
     Returns:
         The heads (not yet saved).
@@ -73,6 +76,19 @@ def fit_heads(
     designs = {v: heads.design(features, v) for v in variants}
     caption_vectors = encode_texts([c for c, t in zip(captions, train, strict=True) if t])
     neighbours = heldout_neighbours(features, train, config)
+    net_probs = None
+    linear: dict[str, np.ndarray] = {}  # the colour heads' hold-out probabilities, unmixed
+    if COLOUR in variants and features.pixels is not None and config.pixel_net is not None:
+        fields = [n for n in HEAD_FIELDS if len(vocab.of(n)) >= 2]
+        heads.pixel_net = train_pixel_net(
+            features.pixels,
+            {n: vocab.labels(attrs, n) for n in fields},
+            {n: vocab.of(n) for n in fields},
+            train,
+            config.pixel_net,
+            progress=progress,
+        )
+        net_probs = heads.pixel_net.probs(features.pixels[held])
     report: dict = {"settings": asdict(config), "photos": len(captions), "heldout": int(held.sum())}
     for name in VQA_FIELDS:
         values = vocab.of(name)
@@ -92,6 +108,11 @@ def fit_heads(
                 )
                 heads.heads.setdefault(v, {})[name] = LinearHead(values, w, b)
                 probs[v] = {HEADS: heads.heads[v][name].probs(designs[v][held])}
+                if v == COLOUR and net_probs is not None and name in net_probs:
+                    linear[name] = probs[v][HEADS]
+                    probs[v][HEADS] = _with_pixels(
+                        heads, name, probs[v][HEADS], net_probs[name], labels[held]
+                    )
         text = text_vectors(
             name, values, labels, train, held, caption_vectors, features, encode_texts
         )
@@ -110,9 +131,35 @@ def fit_heads(
             temperature,
             report,
         )
+    for name in list(heads.pixel_mix):
+        if name not in heads.heads.get(COLOUR, {}):
+            del heads.pixel_mix[name]  # the colour feature set was dropped for this field
+    if net_probs is not None:
+        for name, p in net_probs.items():
+            y = vocab.labels(attrs, name)[held]
+            if name in report.get("fields", {}) and (y >= 0).any():
+                entry = report["fields"][name]
+                alone = entry.setdefault("alone", {})
+                alone["pixelnet"] = round(accuracy_and_nll(p[y >= 0], y[y >= 0])[0], 4)
+                if name in linear:
+                    lin = linear[name][y >= 0]
+                    alone[f"linear:{COLOUR}"] = round(accuracy_and_nll(lin, y[y >= 0])[0], 4)
+                entry["pixel_share"] = heads.pixel_mix.get(name, 0.0)
     heads.report = report
     heads.caption_style = caption_style(captions, attrs)
     return heads
+
+
+def _with_pixels(
+    heads: AnswerHeads, name: str, head: np.ndarray, net: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """The colour heads' hold-out probabilities with the pixel network mixed in at the share
+    that does best there (recorded in ``heads.pixel_mix``; 0 leaves the head alone)."""
+    known = labels >= 0
+    share = choose_share(head[known], net[known], labels[known]) if known.any() else 0.0
+    if share > 0:
+        heads.pixel_mix[name] = share
+    return (1.0 - share) * head + share * net
 
 
 def summary(report: Mapping[str, Any]) -> str:
@@ -140,6 +187,7 @@ def train_heads(
     config: HeadsConfig | None = None,
     device: str | None = None,
     settings: Settings | None = None,
+    progress: bool = True,
 ) -> AnswerHeads:
     """Trains answer heads for a saved CLIP model on a catalog and saves them beside it.
 
@@ -155,6 +203,7 @@ def train_heads(
         config: Training settings (default: :class:`HeadsConfig`'s).
         device: Where the CLIP model runs (default: ``settings.device``).
         settings: The settings ingest runs with (default: from the environment).
+        progress: Show a progress bar while the pixel network trains.
 
     Returns:
         The saved heads.
@@ -202,6 +251,7 @@ def train_heads(
         lexicon=lexicon,
         config=config,
         temperature=float(scale.detach().exp()) if scale is not None else 100.0,
+        progress=progress,
     )
     heads.save(model_dir)
     return heads

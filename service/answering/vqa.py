@@ -301,14 +301,16 @@ class VqaStage:
             return {}
         vector = np.asarray(query.vector, dtype=np.float32)[None]
         look = None if query.look is None else np.asarray(query.look, dtype=np.float32)[None]
-        colour = self._colour(query, photo_path) if self.heads.heads.get(COLOUR) else None
-        probs = self.heads.probabilities(PhotoFeatures(vector, look, colour))
+        pixels = self._pixels(query, photo_path) if self.heads.heads.get(COLOUR) else None
+        colour = colour_features(pixels) if pixels is not None else None
+        probs = self.heads.probabilities(PhotoFeatures(vector, look, colour, pixels))
         return {n: (v, p[0]) for n, (v, p) in probs.items() if n in asked}
 
-    def _colour(
+    def _pixels(
         self, query: QueryImage, photo_path: Callable[[str], Path | None] | None
     ) -> np.ndarray | None:
-        """The questioned photo's colour histogram, when its pixels can be had."""
+        """The questioned photo's ``(1, H, W, 3)`` pixels as the CLIP model sees them (for
+        the colour histogram and the pixel network), when they can be had."""
         locate = photo_path or self.photo_path
         if self.preprocess is None:
             return None
@@ -327,7 +329,7 @@ class VqaStage:
                         log.debug("no colour histogram for %s: %s", path, e)
         if photo is None:
             return None
-        return colour_features(self.preprocess.to_array(photo))[None]
+        return self.preprocess.to_array(photo)[None]
 
 
 def _best(dist: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "quiet", False):
         # a model's first int8 export pauses for seconds: say so
         logging.getLogger("ingest.models.onnx_int8").setLevel(logging.INFO)
+        logging.getLogger("ingest.models.openvino_int8").setLevel(logging.INFO)
     fatal = _fatal_errors()
     try:
         return args.func(args)

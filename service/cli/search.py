@@ -40,8 +40,18 @@ def add_duplicates(sub: argparse._SubParsersAction) -> None:
         sub: The ``tuwen`` subcommands.
     """
     p = sub.add_parser("duplicates", help="groups of near-identical photos in the catalog")
-    p.add_argument("--image-min", type=float, help="least image-vector cosine")
-    p.add_argument("--look-min", type=float, help="least look-vector cosine")
+    p.add_argument(
+        "--image-min", type=float, help="least image-vector cosine (TUWEN_VARIANT_IMAGE_MIN)"
+    )
+    p.add_argument(
+        "--look-min", type=float, help="least look-vector cosine (TUWEN_VARIANT_LOOK_MIN)"
+    )
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="write each photo's group to its `variant` payload key: collapse=true then groups "
+        "with Qdrant's grouping",
+    )
     p.add_argument("--json", action="store_true", help="print the groups as JSON")
     add_store_options(p)
     p.set_defaults(func=cmd_duplicates)
@@ -72,19 +82,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     """
     from service.answering.composed import search_composed
     from service.answering.filters import canonical_filters
-    from service.answering.variants import collapse
+    from service.answering.variants import collapse, search_collapsed, thresholds
 
     if args.k < 1:
         raise CliError(f"-k must be at least 1, got {args.k}")
     with _retriever(args) as retriever:
         wanted = {f: getattr(args, f) for f in SEARCH_FILTER_FIELDS if getattr(args, f)}
         filters = canonical_filters(wanted, retriever.lexicon)
+        limits = thresholds(settings_from(args))
+        groups = None
         if args.image:
             query = retriever.resolve_image(args.image)
             hits = search_composed(retriever, query, args.text, args.k, filters=filters)
+            if args.collapse:
+                groups = collapse(retriever.store, hits, **limits)
+        elif args.collapse:
+            groups = search_collapsed(retriever, args.text, args.k, filters=filters, **limits)
+            hits = [g.lead for g in groups]
         else:
             hits = retriever.search(args.text, args.k, exact_first=True, filters=filters)
-        groups = collapse(retriever.store, hits) if args.collapse else None
     rows = [{"image": h.file, "score": h.score, "caption": h.caption, "variants": []} for h in hits]
     if groups is not None:
         rows = [
@@ -106,22 +122,28 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    """Prints the catalog's groups of variants, one group a line, largest first."""
+    """Prints the catalog's groups of variants, one group a line, largest first; with
+    ``--store``, writes each photo's group to its ``variant`` payload key."""
     from ingest.store import open_store
-    from service.answering.variants import IMAGE_MIN, LOOK_MIN, duplicate_groups
+    from service.answering.variants import duplicate_groups, store_groups, thresholds
 
     settings = settings_from(args)
+    limits = thresholds(settings)
+    if args.image_min is not None:
+        limits["image_min"] = args.image_min
+    if args.look_min is not None:
+        limits["look_min"] = args.look_min
     with open_store(settings) as store:
         store.require()
-        groups = duplicate_groups(
-            store,
-            image_min=IMAGE_MIN if args.image_min is None else args.image_min,
-            look_min=LOOK_MIN if args.look_min is None else args.look_min,
-        )
+        groups = duplicate_groups(store, **limits)
+        written = store_groups(store, groups, **limits) if args.store else None
     if args.json:
-        print(json.dumps({"groups": groups}, ensure_ascii=False, indent=2))
+        out = {"groups": groups} | ({"keys_written": written} if args.store else {})
+        print(json.dumps(out, ensure_ascii=False, indent=2))
         return EXIT_OK
     for g in groups:
         print(" ".join(g))
     print(f"{len(groups)} groups, {sum(len(g) for g in groups)} photos")
+    if args.store:
+        print(f"variant keys written to {written} points")
     return EXIT_OK

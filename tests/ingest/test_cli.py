@@ -97,20 +97,29 @@ def test_another_model_on_the_same_collection_is_refused(env, tmp_path, capsys):
     assert "was built with" in err and "--clip-model" in err
 
 
+@pytest.mark.parametrize(
+    ("runtime", "notice"),
+    [
+        ("onnx", "exporting the vision tower to int8 ONNX"),
+        # calibrated on the ingested catalog's own photos
+        ("openvino", "quantising the vision tower to int8 OpenVINO on 8 catalog photos"),
+    ],
+)
 def test_first_ingest_with_a_model_says_it_exports_the_int8_tower(
-    env, tmp_path, monkeypatch, caplog
+    env, tmp_path, monkeypatch, caplog, runtime, notice
 ):
     images, captions = env
     cache = tmp_path / "cache"
     monkeypatch.setenv("TUWEN_CACHE_DIR", str(cache))
+    monkeypatch.setenv("TUWEN_INT8_RUNTIME", runtime)
     caplog.handler.setLevel("INFO")  # loggers keep the levels the CLI gives them
     assert main(["ingest", str(images), "--captions", str(captions)]) == 0
-    notices = [r.getMessage() for r in caplog.records if r.name == "ingest.models.onnx_int8"]
-    assert any("exporting the vision tower to int8 ONNX" in m for m in notices)
-    assert len(list((cache / "onnx").iterdir())) == 1
+    logger = f"ingest.models.{runtime}_int8"
+    assert any(notice in r.getMessage() for r in caplog.records if r.name == logger)
+    assert len([p for p in (cache / runtime).iterdir() if p.name != "compiled"]) == 1
     caplog.clear()
     (images / "extra.jpg").write_bytes(
         (images / sorted(p.name for p in images.iterdir())[0]).read_bytes()
     )
     assert main(["ingest", str(images), "--captions", str(captions)]) == 0
-    assert not [r for r in caplog.records if "exporting" in r.getMessage()]  # cached
+    assert not [r for r in caplog.records if notice[:10] in r.getMessage()]  # cached

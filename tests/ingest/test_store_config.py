@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -122,3 +123,133 @@ def test_settings_name_the_collection_config(monkeypatch):
     monkeypatch.setenv("TUWEN_QUANTIZATION", "int4")
     with pytest.raises(ValueError, match="quantization"):
         Settings()
+
+
+@pytest.mark.parametrize("kind", ["edge", "server"])
+def test_search_settings_apply_to_an_existing_collection(kind, tmp_path):
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(":memory:")
+    made = CollectionConfig(quantization="int8", on_disk="vectors", oversampling=3.0, hnsw_ef=64)
+    first = open_backend(kind, tmp_path, made, client)
+    first.ensure(FP)
+    first.upsert(random_points(30)[0])
+    assert "oversampling" not in str(first.config.to_metadata())  # not recorded
+    if kind == "edge":  # the server store shares the client, which closing would close
+        first.close()
+    wanted = CollectionConfig(explicit=False, oversampling=1.5, hnsw_ef=None)
+    store = open_backend(kind, tmp_path, wanted, client)
+    try:
+        assert store.stored_fingerprint() == FP
+        cfg = store.config
+        assert (cfg.quantization, cfg.on_disk, cfg.oversampling, cfg.hnsw_ef) == (
+            "int8",
+            "vectors",
+            1.5,
+            None,
+        )
+        hits = store.search(Search(legs=(Leg(random_points(30)[1][4], IMAGE, limit=1),), limit=1))
+        assert hits[0].file == "p00004.jpg"
+    finally:
+        store.close()
+
+
+def test_search_params_name_oversampling_and_ef_on_both_backends():
+    import qdrant_edge as qe
+    from qdrant_client import models as m
+
+    from ingest.store.config import edge_search_params, server_search_params
+
+    int8 = CollectionConfig(quantization="int8", oversampling=3.0, hnsw_ef=64)
+    for params in (edge_search_params(qe, int8), server_search_params(m, int8)):
+        assert params.hnsw_ef == 64
+        assert params.quantization.rescore and params.quantization.oversampling == 3.0
+    plain = CollectionConfig(hnsw_ef=96)
+    for params in (edge_search_params(qe, plain), server_search_params(m, plain)):
+        assert params.hnsw_ef == 96 and params.quantization is None
+    defaults = CollectionConfig(hnsw_ef=None)  # Qdrant's own defaults: no params at all
+    assert edge_search_params(qe, defaults) is None and server_search_params(m, defaults) is None
+    assert CollectionConfig().hnsw_ef == 200 and CollectionConfig().oversampling == 2.0
+
+
+def test_settings_name_the_search_settings(monkeypatch):
+    cfg = CollectionConfig.from_settings(Settings())
+    assert (cfg.oversampling, cfg.hnsw_ef) == (2.0, 200)
+    monkeypatch.setenv("TUWEN_QUANTIZATION_OVERSAMPLING", "3")
+    monkeypatch.setenv("TUWEN_HNSW_EF", "0")
+    cfg = CollectionConfig.from_settings(Settings())
+    assert (cfg.oversampling, cfg.hnsw_ef) == (3.0, None)
+    monkeypatch.setenv("TUWEN_QUANTIZATION_OVERSAMPLING", "0.5")
+    with pytest.raises(ValueError, match="oversampling"):
+        Settings()
+
+
+def test_caption_index_is_on_disk_and_an_older_one_is_made_again(tmp_path):
+    import qdrant_edge as qe
+
+    pts, _ = random_points(40)
+    pts[7] = dataclasses.replace(pts[7], caption="红色连衣裙")
+    with open_backend("edge", tmp_path, None) as store:
+        store.ensure(FP)
+        store.upsert(pts)
+        schema = store.shard.info().payload_schema
+        assert schema["caption"].params.memory == qe.Memory.Cold
+        assert "caption" not in store.ensure_indexes()  # made with the collection, on disk
+        assert store.ensure_indexes() == []
+        # a collection made before: the caption index in RAM
+        store.shard.update(qe.UpdateOperation.delete_field_index("caption"))
+        store.shard.update(
+            qe.UpdateOperation.create_field_index("caption", qe.PayloadSchemaType.Keyword)
+        )
+    with open_backend("edge", tmp_path, None) as store:
+        assert store.ensure_indexes() == ["caption"]
+        assert store.shard.info().payload_schema["caption"].params.memory == qe.Memory.Cold
+        assert [h.file for h in store.with_caption("红色连衣裙")] == ["p00007.jpg"]
+
+
+def test_index_placement_on_the_server_schema():
+    from qdrant_client import models as m
+
+    from ingest.store.config import index_in_place, server_index_schema
+
+    caption = server_index_schema(m, "caption", "keyword")
+    assert caption.on_disk and index_in_place("caption", caption)
+    assert not index_in_place("caption", None)  # made in RAM by an older version
+    assert server_index_schema(m, "attributes.color", "keyword") == m.PayloadSchemaType.KEYWORD
+    assert index_in_place("attributes.color", None)
+    cold = m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, memory=m.Memory.COLD)
+    assert index_in_place("caption", cold)
+
+
+def test_read_ahead_reads_what_opening_reads_whole(tmp_path):
+    from ingest.store.readahead import eager_files, read_ahead
+
+    seg = tmp_path / "segments" / "s1"
+    sizes = {
+        "id_tracker.mappings": 10,
+        "payload_index/f-map/values_to_points.bin": 20,
+        "vector_index-image/links_compressed.bin": 30,
+        "vector_index-keywords/inverted_index.dat": 5,
+        "vector_storage-image/quantized.data": 40,
+        "vector_storage-image/matrix.dat": 1000,  # originals: memory-mapped, read on use
+        "payload_storage/page_0.dat": 500,  # payloads: the same
+    }
+    for name, size in sizes.items():
+        (seg / name).parent.mkdir(parents=True, exist_ok=True)
+        (seg / name).write_bytes(b"x" * size)
+
+    def names(cfg: CollectionConfig) -> list[str]:
+        return [str(p.relative_to(seg)) for p in eager_files(tmp_path, cfg)]
+
+    assert names(INT8) == [
+        "vector_storage-image/quantized.data",
+        "vector_index-image/links_compressed.bin",
+        "payload_index/f-map/values_to_points.bin",
+        "id_tracker.mappings",
+        "vector_index-keywords/inverted_index.dat",
+    ]
+    assert "vector_storage-image/quantized.data" not in names(CollectionConfig())
+    on_disk = names(CollectionConfig(quantization="int8", on_disk="all"))
+    assert "vector_index-image/links_compressed.bin" not in on_disk
+    assert read_ahead(tmp_path, INT8) == 105
+    assert read_ahead(tmp_path / "absent", INT8) == 0

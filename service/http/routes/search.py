@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ingest.hits import Hit
 from service.answering.composed import search_composed
 from service.answering.filters import SEARCH_FILTER_FIELDS
+from service.answering.variants import Group, search_collapsed, thresholds
 from service.answering.variants import collapse as collapse_variants
 from service.http.deps import ServiceDep
 from service.http.routes.ask import _target as photo_target
@@ -32,7 +33,9 @@ router = APIRouter(tags=["search"], route_class=StrictRoute)
     "hybrid ranking (image and caption vectors and jieba keywords, fused with RRF). "
     "`color`, `gender`, `category`, `brand`, `usage` keep only the products whose stored "
     "attribute is one of the given values (repeatable); an unknown query field is a 422. "
-    "`collapse=true` folds near-identical photos into the best-ranked one (`variants`).",
+    "`collapse=true` returns `k` distinct products, each listing its near-identical photos "
+    "(`variants`): Qdrant's grouping by the stored `variant` key once `tuwen duplicates "
+    "--store` ran, else the ranked photos grouped by their vectors.",
     dependencies=[Depends(known_fields("q", "k", "collapse", *SEARCH_FILTER_FIELDS))],
 )
 def search(
@@ -51,16 +54,27 @@ def search(
         service, color=color, gender=gender, category=category, brand=brand, usage=usage
     )
     t0 = time.perf_counter()
-    hits = service.retriever.search(q, k, exact_first=True, filters=filters)
-    service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
-    return _response(service, q, hits, collapse)
-
-
-def _response(service: Service, query: str, hits: list[Hit], collapse: bool) -> SearchResponse:
-    """The response; with ``collapse``, each result lists the variants folded into it."""
-    pairs: list[tuple[Hit, list[Hit]]] = [(h, []) for h in hits]
     if collapse:
-        pairs = [(g.lead, g.members) for g in collapse_variants(service.retriever.store, hits)]
+        limits = thresholds(service.settings)
+        groups = search_collapsed(service.retriever, q, k, filters=filters, **limits)
+    else:
+        hits = service.retriever.search(q, k, exact_first=True, filters=filters)
+        groups = [Group(h) for h in hits]
+    service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
+    return _response(q, groups)
+
+
+def _collapsed(service: Service, hits: list[Hit], collapse: bool) -> list[Group]:
+    """The hits as results; with ``collapse``, variants folded into the best-ranked one."""
+    if not collapse:
+        return [Group(h) for h in hits]
+    limits = thresholds(service.settings)
+    return collapse_variants(service.retriever.store, hits, **limits)
+
+
+def _response(query: str, groups: list[Group]) -> SearchResponse:
+    """The response: each result lists the variants folded into it."""
+    pairs = [(g.lead, g.members) for g in groups]
     return SearchResponse(
         query=query,
         results=[
@@ -115,4 +129,5 @@ async def search_with_photo(
         search_composed, service.retriever, target, q, k, filters=filters
     )
     service.metrics.stages.labels("search_total").observe(time.perf_counter() - t0)
-    return await run_in_threadpool(_response, service, q, hits, collapse)
+    groups = await run_in_threadpool(_collapsed, service, hits, collapse)
+    return _response(q, groups)

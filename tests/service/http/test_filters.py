@@ -65,3 +65,18 @@ def test_collapse_lists_variants(served) -> None:  # noqa: F811
     results = r.json()["results"]
     shown = [x["image"] for x in results] + [v for x in results for v in x["variants"]]
     assert len(shown) == len(set(shown)) == 10  # every hit once, as a result or a variant
+
+
+def test_collapse_thresholds_are_settings(tmp_path, tiny_encoder, tiny_clip_dir) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.service.http.conftest import keyed_app
+
+    app, _, _ = keyed_app(
+        tmp_path, tiny_encoder, tiny_clip_dir, variant_image_min=-1.0, variant_look_min=-1.0
+    )
+    with TestClient(app) as client:
+        r = client.get("/v1/search", params={"q": "衬衫", "k": 10, "collapse": "true"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]  # no threshold: every photo is the first one's variant
+    assert len(results) == 1 and len(results[0]["variants"]) == 9
