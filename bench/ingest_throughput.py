@@ -1,7 +1,7 @@
 """Ingest throughput: ``tuwen ingest`` on real photos vs the model-only bound and the int8
 ceiling, same run.
 
-    python bench/ingest_throughput.py [--quick] [--photos 2000] [--runtime onnx ...]
+    python bench/ingest_throughput.py [--quick] [--photos 1000] [--runtime onnx ...]
 
 All with the random-weight Chinese-CLIP ViT-B/16 of the real shape. For each int8 runtime of
 the image tower (``onnx``: ONNX Runtime dynamic int8; ``openvino``: OpenVINO static int8,
@@ -183,8 +183,12 @@ def measure(runtime: str, items, images: Path, captions_csv: Path, n_bound: int,
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="96 photos instead of 2000")
-    ap.add_argument("--photos", type=int, help="photos to ingest (default 2000, quick 96)")
+    ap.add_argument("--quick", action="store_true", help="96 photos instead of 1000")
+    ap.add_argument(
+        "--photos",
+        type=int,
+        help="photos to ingest per runtime (default 1000, so two runtimes fit in 10 minutes; quick 96)",
+    )
     ap.add_argument(
         "--runtime",
         action="append",
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     common.require_data()
     common.ensure_clip()
     where = common.machine()
-    n = args.photos or (96 if args.quick else 2000)
+    n = args.photos or (96 if args.quick else 1000)
     n_bound = min(n, 64 if args.quick else 128)
     n_plain = min(n, 16 if args.quick else 48)
     images, captions_csv, items = photo_set(n)

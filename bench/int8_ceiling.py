@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -94,7 +95,14 @@ def matmul_rate(runtime: str, m: int, k: int, n: int, threads: int, repeats: int
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             int8 = Path(tmp) / "fc1-int8.onnx"
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+            from ingest.models.onnx_int8 import _no_preprocessing_advice
+
+            root = logging.getLogger()
+            root.addFilter(_no_preprocessing_advice)
+            try:
+                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+            finally:
+                root.removeFilter(_no_preprocessing_advice)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1

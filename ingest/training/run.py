@@ -175,6 +175,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             config=HeadsConfig.of(config.holdout, config.pixel_epochs, config.seed),
             device=str(device),
             progress=config.progress,
+            deadline=deadline,
         ).report
     return result
 

@@ -47,8 +47,9 @@ class PixelNetConfig:
         smoothing: Label smoothing of each field's cross-entropy.
         dropout: Dropout before the outputs.
         seed: Random seed (initialisation, order, augmentation).
-        threads: Torch threads while training (``0``: follow the machine's load, as CLIP
-            training does, :class:`ingest.training.threads.CpuThreads`).
+        threads: Torch threads while training (``0``: every core). The count is fixed for
+            the run, so the same photos and seed give the same network on one machine (a
+            count that followed the load would change the order of float sums).
     """
 
     size: int = 64
@@ -210,6 +211,7 @@ def train_pixel_net(
     config: PixelNetConfig | None = None,
     *,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> PixelNet:
     """Trains the network on the training photos.
 
@@ -220,21 +222,44 @@ def train_pixel_net(
         train: ``(N,)`` bool, the photos to learn from.
         config: Shape and training settings (default: :class:`PixelNetConfig`'s).
         progress: Show a progress bar (on standard error).
+        deadline: A ``time.monotonic()`` past which no further epoch starts (``tuwen
+            finetune --minutes``); the network is then kept as it is, and a warning says how
+            many epochs it had.
 
     Returns:
         The trained network (in eval mode).
     """
+    import os
+
+    import torch
+
+    config = config or PixelNetConfig()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    try:
+        return _train(pixels, labels, classes, train, config, progress, deadline)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    pixels: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    classes: Mapping[str, Sequence[str]],
+    train: np.ndarray,
+    config: PixelNetConfig,
+    progress: bool,
+    deadline: float | None,
+) -> PixelNet:
+    import time
+
     import torch
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from ingest.training.threads import CpuThreads
-
-    config = config or PixelNetConfig()
     fields = [n for n in classes if n in labels and len(classes[n]) >= 2]
     net_classes = {n: classes[n] for n in fields}
     rows = np.flatnonzero(np.asarray(train, dtype=bool))
-    threads = CpuThreads(config.threads or None, torch.device("cpu"))
     torch.manual_seed(config.seed)
     net = PixelNet(config, net_classes)
     if not len(rows) or not fields:
@@ -260,6 +285,13 @@ def train_pixel_net(
         leave=False,
     )
     for epoch in range(config.epochs):
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning(
+                "the pixel network stopped at the time limit after %d of %d epochs",
+                epoch,
+                config.epochs,
+            )
+            break
         order = rng.permutation(rows)
         total = 0.0
         for i in range(0, len(order), config.batch):
@@ -273,7 +305,6 @@ def train_pixel_net(
             if len(idx) < 2:
                 bar.update(1)
                 continue  # batch norm needs two photos
-            threads.update()
             h = module["body"](x)
             loss = h.new_zeros(())
             for n in fields:

@@ -11,6 +11,7 @@ captioner's thresholds are the ones that do best there.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -42,6 +43,7 @@ def fit_heads(
     config: HeadsConfig | None = None,
     temperature: float = 100.0,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> AnswerHeads:
     """Trains the heads on the training photos and makes every choice on the held-out ones.
 
@@ -54,6 +56,7 @@ def fit_heads(
         config: Training settings (default: :class:`HeadsConfig`'s).
         temperature: Zero-shot logit scale when no hold-out can choose one.
         progress: Show the pixel network's progress bar.
+        deadline: A ``time.monotonic()`` after which the pixel network starts no epoch.
 
     Returns:
         The heads (not yet saved).
@@ -78,7 +81,15 @@ def fit_heads(
     neighbours = heldout_neighbours(features, train, config)
     net_probs = None
     linear: dict[str, np.ndarray] = {}  # the colour heads' hold-out probabilities, unmixed
-    if COLOUR in variants and features.pixels is not None and config.pixel_net is not None:
+    late = deadline is not None and time.monotonic() >= deadline
+    if late and config.pixel_net is not None:
+        log.warning("no time is left for the pixel network (--minutes): heads without it")
+    if (
+        COLOUR in variants
+        and features.pixels is not None
+        and config.pixel_net is not None
+        and not late
+    ):
         fields = [n for n in HEAD_FIELDS if len(vocab.of(n)) >= 2]
         heads.pixel_net = train_pixel_net(
             features.pixels,
@@ -87,6 +98,7 @@ def fit_heads(
             train,
             config.pixel_net,
             progress=progress,
+            deadline=deadline,
         )
         net_probs = heads.pixel_net.probs(features.pixels[held])
     report: dict = {"settings": asdict(config), "photos": len(captions), "heldout": int(held.sum())}
@@ -188,6 +200,7 @@ def train_heads(
     device: str | None = None,
     settings: Settings | None = None,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> AnswerHeads:
     """Trains answer heads for a saved CLIP model on a catalog and saves them beside it.
 
@@ -204,6 +217,8 @@ def train_heads(
         device: Where the CLIP model runs (default: ``settings.device``).
         settings: The settings ingest runs with (default: from the environment).
         progress: Show a progress bar while the pixel network trains.
+        deadline: A ``time.monotonic()`` after which the pixel network starts no epoch
+            (``tuwen finetune --minutes``).
 
     Returns:
         The saved heads.
@@ -252,6 +267,7 @@ def train_heads(
         config=config,
         temperature=float(scale.detach().exp()) if scale is not None else 100.0,
         progress=progress,
+        deadline=deadline,
     )
     heads.save(model_dir)
     return heads
