@@ -38,6 +38,7 @@ from ingest.stages import (
     rewrite_payloads,
 )
 from ingest.store import Store, point_id
+from ingest.variants import refresh_groups
 
 if TYPE_CHECKING:
     from ingest.captioning import Captioner
@@ -64,6 +65,8 @@ class IngestReport:
         captioned: Photos the captioner looked at.
         caption_seconds: Wall time of the captioning stage.
         seconds: Wall time of the run.
+        variant_groups: Variant groups stored again after the run changed the catalog, when
+            the collection keeps them (:mod:`ingest.variants`); ``None``: not refreshed.
     """
 
     added: int = 0
@@ -77,6 +80,7 @@ class IngestReport:
     captioned: int = 0
     caption_seconds: float = 0.0
     seconds: float = 0.0
+    variant_groups: int | None = None
 
     def to_json(self) -> dict:
         """The ``--report`` file's content."""
@@ -88,6 +92,7 @@ class IngestReport:
             "failed": list(self.failed),
             "generated": self.generated,
             "upgraded": self.upgraded,
+            "variant_groups": self.variant_groups,
         }
 
     def summary(self) -> str:
@@ -105,6 +110,8 @@ class IngestReport:
                 f"captioned {self.captioned} images in {self.caption_seconds:.1f}s "
                 f"({speed:.1f} images/s), generated {self.generated} captions"
             )
+        if self.variant_groups is not None:
+            lines.append(f"variant groups stored again: {self.variant_groups}")
         lines += [f"  failed: {f['file']}: {f['reason']}" for f in self.failed]
         return "\n".join(lines)
 
@@ -172,6 +179,8 @@ def run_ingest(
         t1 = time.perf_counter()
         if store.optimize():
             log.info("built the search index in %.1fs", time.perf_counter() - t1)
+    if report.added or report.updated or report.removed:
+        report.variant_groups = refresh_groups(store)  # when the collection keeps them
     report.seconds = time.perf_counter() - t0
     return report
 

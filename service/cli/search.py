@@ -125,7 +125,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     """Prints the catalog's groups of variants, one group a line, largest first; with
     ``--store``, writes each photo's group to its ``variant`` payload key."""
     from ingest.store import open_store
-    from service.answering.variants import duplicate_groups, store_groups, thresholds
+    from ingest.variants import duplicate_groups, store_groups, thresholds
 
     settings = settings_from(args)
     limits = thresholds(settings)

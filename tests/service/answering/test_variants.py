@@ -12,14 +12,9 @@ from ingest.catalog import load_catalog
 from ingest.hits import Hit
 from ingest.job import run_ingest
 from ingest.store import VARIANT, EdgeStore, ServerStore, point_id
+from ingest.variants import duplicate_groups, keyed, refresh_groups, store_groups
 from service.answering.retrieve import Retriever
-from service.answering.variants import (
-    collapse,
-    duplicate_groups,
-    keyed,
-    search_collapsed,
-    store_groups,
-)
+from service.answering.variants import collapse, search_collapsed
 from service.cli import main
 from tests.conftest import photo
 
@@ -161,3 +156,26 @@ def test_thresholds_are_settings(catalog, tiny_clip_dir, tmp_path, capsys, monke
     with EdgeStore(tmp_path / "data") as store:
         assert keyed(store, image_min=0.998, look_min=-1)
         assert not keyed(store)  # the default thresholds are not the stored ones
+
+
+def test_an_ingest_keeps_stored_groups_current(catalog, tiny_encoder, tmp_path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(catalog / "images", images)
+    shutil.copytree(catalog / "data", tmp_path / "data")
+    with EdgeStore(tmp_path / "data") as store:
+        assert refresh_groups(store) is None  # groups never stored: nothing to keep current
+        store_groups(store, duplicate_groups(store))
+        assert keyed(store)
+        # y shot again: a new photo that an ingest adds.
+        shutil.copy(images / "y.jpg", images / "y2.jpg")
+        report = run_ingest(load_catalog(images), store, tiny_encoder, progress=False)
+        assert report.added == 1 and report.variant_groups == 2
+        assert "variant groups stored again: 2" in report.summary()
+        assert keyed(store)  # the new point has its key: collapse stays a grouped search
+        keys = {
+            p.file: p.payload[VARIANT] for p in store.get([point_id("y.jpg"), point_id("y2.jpg")])
+        }
+        assert keys["y.jpg"] == keys["y2.jpg"]
+        # An ingest that changes nothing leaves them alone.
+        again = run_ingest(load_catalog(images), store, tiny_encoder, progress=False)
+        assert again.variant_groups is None
