@@ -127,9 +127,9 @@ def accuracy_and_nll(probs: np.ndarray, labels: np.ndarray) -> tuple[float, floa
 
 
 def choose_share(head: np.ndarray, other: np.ndarray, labels: np.ndarray) -> float:
-    """The share of ``other`` in a mixture with ``head`` with the lowest hold-out negative
-    log-likelihood (ties: the higher accuracy, then the smaller share), in steps of
-    :data:`WEIGHT_STEP` (the criterion of :func:`choose_weights`).
+    """The share of ``other`` in a mixture with ``head`` with the best hold-out accuracy
+    (ties: the lower negative log-likelihood, then the smaller share), in steps of
+    :data:`WEIGHT_STEP`.
 
     Args:
         head: ``(N, C)`` probabilities of one classifier.
@@ -140,7 +140,7 @@ def choose_share(head: np.ndarray, other: np.ndarray, labels: np.ndarray) -> flo
     for k in range(round(1 / WEIGHT_STEP) + 1):
         share = round(k * WEIGHT_STEP, 6)
         acc, nll = accuracy_and_nll((1 - share) * head + share * other, labels)
-        if best is None or (-nll, acc) > (-best[2], best[1]):
+        if best is None or (acc, -nll) > (best[1], -best[2]):
             best = (share, acc, nll)
     assert best is not None
     return best[0]
@@ -186,13 +186,8 @@ def mix(
 def choose_weights(
     probs: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray], labels: np.ndarray
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """The fusion weights with the lowest hold-out negative log-likelihood (ties: the higher
-    accuracy, then the first in grid order).
-
-    Log-likelihood, a proper scoring rule, rather than accuracy: on a few hundred held-out
-    photos accuracy moves in steps of a photo and is flat over much of the grid, so the
-    weighting it picks follows a handful of photos; the likelihood weighs every photo's
-    whole distribution, and it does not reward a source that is confidently wrong.
+    """The fusion weights with the best hold-out accuracy (ties: the lower negative
+    log-likelihood, then the first in grid order).
 
     Args:
         probs: Source → ``(N, C)`` probabilities over the field's vocabulary.
@@ -206,7 +201,7 @@ def choose_weights(
     chosen: dict[str, float] = {}
     for weights in weight_grid(list(probs)):
         acc, nll = accuracy_and_nll(mix(probs, present, weights), labels)
-        if best is None or (-nll, acc) > (-best[1], best[0]):
+        if best is None or (acc, -nll) > (best[0], -best[1]):
             best, chosen = (acc, nll), weights
     assert best is not None
     return chosen, {"accuracy": round(best[0], 4), "nll": round(best[1], 4)}

@@ -133,20 +133,17 @@ def choose(
     shared = {ZERO_SHOT: softmax(heads.temperature[name] * cos)[keep], VOTE: vote[keep]}
     alone = {s: accuracy_and_nll(p, y)[0] for s, p in shared.items()}
     fused: dict[str, float] = {}
-    fused_nll: dict[str, float] = {}  # the criterion (``choose_weights``'s)
     for v, sources in (probs or {BASE: {}}).items():
         p = {**{s: a[keep] for s, a in sources.items()}, **shared}
         present = {s: a.sum(1) > 0 for s, a in p.items()}
         weights, scores = choose_weights(p, present, y)
         heads.fusion.setdefault(v, {})[name] = weights
         fused[v] = scores["accuracy"]
-        fused_nll[v] = scores["nll"]
         if HEADS in p:
             alone[f"{HEADS}:{v}"] = accuracy_and_nll(p[HEADS], y)[0]
             heads.thresholds.setdefault(v, {})[name] = _threshold(p, present, weights, y, config)
-    if COLOUR in fused and fused_nll[COLOUR] >= fused_nll[BASE]:
-        # the pixels (histogram, pixel network) did not help this field: base only
-        del heads.heads[COLOUR][name]
+    if COLOUR in fused and fused[COLOUR] <= fused[BASE]:
+        del heads.heads[COLOUR][name]  # the histogram did not help this field: base only
         heads.fusion[COLOUR].pop(name, None)
         heads.thresholds.get(COLOUR, {}).pop(name, None)
     entry.update(
