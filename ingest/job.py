@@ -83,7 +83,7 @@ class IngestReport:
     variant_groups: int | None = None
 
     def to_json(self) -> dict:
-        """The ``--report`` file's content."""
+        """The ``--report`` file's content (``variant_groups`` only when they were stored again)."""
         return {
             "added": self.added,
             "updated": self.updated,
@@ -92,8 +92,7 @@ class IngestReport:
             "failed": list(self.failed),
             "generated": self.generated,
             "upgraded": self.upgraded,
-            "variant_groups": self.variant_groups,
-        }
+        } | ({"variant_groups": self.variant_groups} if self.variant_groups is not None else {})
 
     def summary(self) -> str:
         """The lines ``tuwen ingest`` prints."""
