@@ -67,9 +67,10 @@ POINTS = [
 ]
 
 
-@pytest.fixture(params=["edge", "server"])
-def store(request, tmp_path):
-    if request.param == "edge":
+def products(backend: str, tmp_path, *, indexes: bool = False):
+    """The :data:`POINTS` in a ``products`` collection on a backend (``edge`` or ``server``,
+    the latter ``QdrantClient(':memory:')``), with the payload indexes when asked."""
+    if backend == "edge":
         s = EdgeStore(tmp_path / "data", "products")
     else:
         from qdrant_client import QdrantClient
@@ -77,6 +78,14 @@ def store(request, tmp_path):
         s = ServerStore(QdrantClient(":memory:"), "products", location=":memory:")
     s.ensure(FP)
     s.upsert(POINTS)
+    if indexes:
+        s.ensure_indexes()
+    return s
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request, tmp_path):
+    s = products(request.param, tmp_path)
     yield s
     s.close()
 

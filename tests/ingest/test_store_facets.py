@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.store import IMAGE, EdgeStore, Leg, Search, ServerStore
+from ingest.store import IMAGE, Leg, Search
 from ingest.store.facets import as_filters
-from tests.ingest.test_store_attributes import FP, POINTS, unit
+from tests.ingest.test_store_attributes import products, unit
 
 
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
-    if request.param == "edge":
-        s = EdgeStore(tmp_path / "data", "products")
-    else:
-        from qdrant_client import QdrantClient
-
-        s = ServerStore(QdrantClient(":memory:"), "products", location=":memory:")
-    s.ensure(FP)
-    s.upsert(POINTS)
-    s.ensure_indexes()
+    s = products(request.param, tmp_path, indexes=True)
     yield s
     s.close()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.store import IMAGE, VARIANT, EdgeStore, Leg, Search, ServerStore, point_id
+from ingest.store import IMAGE, VARIANT, EdgeStore, Leg, Search, point_id
 from ingest.store.facets import as_filters
-from tests.ingest.test_store_attributes import FP, POINTS, unit
+from tests.ingest.test_store_attributes import products, unit
 
 #: real and red are one model in two colours; bare has no key (left out of groups).
 KEYS = {"real.jpg": "A", "red.jpg": "A", "gen.jpg": "B", "dress.jpg": "C"}
@@ -15,15 +15,7 @@ KEYS = {"real.jpg": "A", "red.jpg": "A", "gen.jpg": "B", "dress.jpg": "C"}
 
 @pytest.fixture(params=["edge", "server"])
 def store(request, tmp_path):
-    if request.param == "edge":
-        s = EdgeStore(tmp_path / "data", "products")
-    else:
-        from qdrant_client import QdrantClient
-
-        s = ServerStore(QdrantClient(":memory:"), "products", location=":memory:")
-    s.ensure(FP)
-    s.upsert(POINTS)
-    s.ensure_indexes()
+    s = products(request.param, tmp_path, indexes=True)
     s.update_payloads([(point_id(f), {VARIANT: k}) for f, k in KEYS.items()])
     yield s
     s.close()
