@@ -171,15 +171,16 @@ def edge_vector(qe: Any, dim: int, cfg: CollectionConfig) -> Any:
     return qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, on_disk=on_disk)
 
 
-def edge_search_params(qe: Any, cfg: CollectionConfig) -> Any:
+def search_params(models: Any, cfg: CollectionConfig) -> Any:
     """``SearchParams`` of a dense nearest query: ``hnsw_ef``, and oversample and rescore when
-    quantized (``None``: Qdrant's defaults)."""
+    quantized (``None``: Qdrant's defaults). Both backends' model modules (``qdrant_edge`` and
+    ``qdrant_client.models``) name these classes and fields alike."""
     quant = None
     if cfg.quantized:
-        quant = qe.QuantizationSearchParams(rescore=True, oversampling=cfg.oversampling)
+        quant = models.QuantizationSearchParams(rescore=True, oversampling=cfg.oversampling)
     if quant is None and cfg.hnsw_ef is None:
         return None
-    return qe.SearchParams(hnsw_ef=cfg.hnsw_ef, quantization=quant)
+    return models.SearchParams(hnsw_ef=cfg.hnsw_ef, quantization=quant)
 
 
 def edge_index_schema(qe: Any, key: str, kind: str) -> Any:
@@ -225,17 +226,6 @@ def server_vector(m: Any, dim: int, cfg: CollectionConfig) -> Any:
     """``VectorParams`` of a dense cosine vector."""
     on_disk = True if cfg.on_disk != "none" else None
     return m.VectorParams(size=dim, distance=m.Distance.COSINE, on_disk=on_disk)
-
-
-def server_search_params(m: Any, cfg: CollectionConfig) -> Any:
-    """``SearchParams`` of a dense nearest query: ``hnsw_ef``, and oversample and rescore when
-    quantized (``None``: Qdrant's defaults)."""
-    quant = None
-    if cfg.quantized:
-        quant = m.QuantizationSearchParams(rescore=True, oversampling=cfg.oversampling)
-    if quant is None and cfg.hnsw_ef is None:
-        return None
-    return m.SearchParams(hnsw_ef=cfg.hnsw_ef, quantization=quant)
 
 
 def server_index_schema(m: Any, key: str, kind: str) -> Any:

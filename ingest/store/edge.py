@@ -19,10 +19,10 @@ from ingest.store.config import (
     CollectionConfig,
     edge_collection,
     edge_index_schema,
-    edge_search_params,
     edge_vector,
     index_in_place,
     report_mismatch,
+    search_params,
 )
 from ingest.store.readahead import read_ahead
 from ingest.store.records import RETURNED_PAYLOAD, StoreLocked
@@ -207,7 +207,7 @@ class EdgeStore(Store):
 
     def _params(self, leg: Leg) -> Any:
         """Search params of a dense leg of a quantized collection (rescoring), else ``None``."""
-        return None if leg.using == KEYWORDS else edge_search_params(self._qe, self.config)
+        return None if leg.using == KEYWORDS else search_params(self._qe, self.config)
 
     def _stage(self, leg: Leg, limit: int, flt: Any) -> tuple[Any, list | None]:
         """A leg's query and its prefetches: a nearest query, or an agreement formula over

@@ -12,9 +12,9 @@ from ingest.store.config import (
     CollectionConfig,
     index_in_place,
     report_mismatch,
+    search_params,
     server_collection,
     server_index_schema,
-    server_search_params,
     server_vector,
 )
 from ingest.store.records import RETURNED_PAYLOAD, StoreError
@@ -198,7 +198,7 @@ class ServerStore(Store):
         the filtered nearest candidates."""
         m = self._m
         exact = leg.using == KEYWORDS or self._local  # local mode always searches exactly
-        params = None if exact else server_search_params(m, self.config)
+        params = None if exact else search_params(m, self.config)
         if leg.agree is None:
             return {
                 "query": self._vector(leg.vector),

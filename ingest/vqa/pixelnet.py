@@ -135,10 +135,6 @@ class PixelNet:
             )
         self.module.eval()
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(self.classes)
-
     def probs(self, pixels: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
         """Field → ``(N, C)`` probabilities, averaged over the photo and its mirror image.
 

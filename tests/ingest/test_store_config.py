@@ -158,17 +158,17 @@ def test_search_params_name_oversampling_and_ef_on_both_backends():
     import qdrant_edge as qe
     from qdrant_client import models as m
 
-    from ingest.store.config import edge_search_params, server_search_params
+    from ingest.store.config import search_params
 
     int8 = CollectionConfig(quantization="int8", oversampling=3.0, hnsw_ef=64)
-    for params in (edge_search_params(qe, int8), server_search_params(m, int8)):
+    for params in (search_params(qe, int8), search_params(m, int8)):
         assert params.hnsw_ef == 64
         assert params.quantization.rescore and params.quantization.oversampling == 3.0
     plain = CollectionConfig(hnsw_ef=96)
-    for params in (edge_search_params(qe, plain), server_search_params(m, plain)):
+    for params in (search_params(qe, plain), search_params(m, plain)):
         assert params.hnsw_ef == 96 and params.quantization is None
     defaults = CollectionConfig(hnsw_ef=None)  # Qdrant's own defaults: no params at all
-    assert edge_search_params(qe, defaults) is None and server_search_params(m, defaults) is None
+    assert search_params(qe, defaults) is None and search_params(m, defaults) is None
     assert CollectionConfig().hnsw_ef == 200 and CollectionConfig().oversampling == 2.0
 
 
