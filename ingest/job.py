@@ -38,7 +38,7 @@ from ingest.stages import (
     rewrite_payloads,
 )
 from ingest.store import Store, point_id
-from ingest.variants import refresh_groups
+from ingest.variants import refresh_groups, touched_keys
 
 if TYPE_CHECKING:
     from ingest.captioning import Captioner
@@ -167,6 +167,10 @@ def run_ingest(
         captioner=captioner.name if captioner is not None else None,
     )
     report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
+    rewritten = [point_id(w.item.rel) for w in p.work]
+    # A rewrite or a removal takes a point's variant key with it: read them first.
+    kept = [i for w, i in zip(p.work, rewritten, strict=True) if not w.is_new]
+    before = touched_keys(store, kept + (p.stale if prune else []))
     if prune and p.stale:
         store.delete(p.stale)
         report.removed = len(p.stale)
@@ -179,7 +183,8 @@ def run_ingest(
         if store.optimize():
             log.info("built the search index in %.1fs", time.perf_counter() - t1)
     if report.added or report.updated or report.removed:
-        report.variant_groups = refresh_groups(store)  # when the collection keeps them
+        # When the collection keeps them: the groups this run touched, worked out again.
+        report.variant_groups = refresh_groups(store, rewritten, before)
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -11,14 +11,18 @@ vector threshold. So the relation is made a value: :func:`duplicate_groups` find
 catalog's groups (each photo's nearest neighbours from the store, pairs passing both
 thresholds joined transitively) and :func:`store_groups` (``tuwen duplicates --store``) writes
 each point's group id to its ``variant`` payload field and records the thresholds with the
-collection. Once a collection has them, ``tuwen ingest`` keeps them current: a run that adds,
-changes or removes photos computes the groups again with the recorded thresholds
-(:func:`refresh_groups`). The search side is :mod:`service.answering.variants`.
+collection. Once a collection has them, ``tuwen ingest`` keeps them current with the recorded
+thresholds (:func:`refresh_groups`): a run that adds, changes or removes photos works out again
+only the groups it touched, searching near the photos it wrote and the members of their groups
+(one new photo in a million costs a few searches, not a million); a run that changed a large
+share of the collection gets the whole pass. The search side is
+:mod:`service.answering.variants`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +32,8 @@ from ingest.store import IMAGE, LOOK, VARIANT, Leg, Search, Store, point_id
 IMAGE_MIN = 0.998
 #: Least cosine of two variants' look vectors (``TUWEN_VARIANT_LOOK_MIN``'s default).
 LOOK_MIN = 0.99
+#: Share of the collection a run may change before its groups are worked out whole again.
+FULL_SHARE = 0.2
 #: The collection metadata recording the thresholds the stored ``variant`` keys were made with.
 META = "variants"
 
@@ -177,9 +183,38 @@ def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
         yield items[start : start + n]
 
 
-def refresh_groups(store: Store) -> int | None:
+def touched_keys(store: Store, ids: Sequence[str]) -> dict[str, str] | None:
+    """The stored ``variant`` keys of points a run is about to rewrite or remove (a rewrite
+    or a removal takes the key with it), or ``None`` when the collection keeps no groups.
+
+    Args:
+        ids: Point ids of the photos the run will change or remove.
+    """
+    if not isinstance(store.metadata_value(META), dict):
+        return None
+    return stored_keys(store, ids) if ids else {}
+
+
+def refresh_groups(
+    store: Store,
+    changed: Sequence[str] | None = None,
+    before: Mapping[str, str] | None = None,
+    *,
+    full_share: float = FULL_SHARE,
+) -> int | None:
     """Computes and stores the groups again with the thresholds recorded by
     :func:`store_groups`, when the collection has them.
+
+    With ``changed`` and ``before`` (what :func:`touched_keys` read before the run), only the
+    groups the run touched are worked out again (:func:`_update_groups`): a run that adds one
+    photo to a million searches near that photo, not near every photo. A run that changed more
+    than ``full_share`` of the collection, or a collection whose group count is not recorded,
+    gets the whole pass.
+
+    Args:
+        changed: Point ids the run wrote (added or re-embedded); ``None``: the whole pass.
+        before: Their stored keys, and the removed points', read before the run.
+        full_share: Share of the collection changed above which the whole pass runs.
 
     Returns:
         The number of groups, or ``None`` when the collection has no stored groups.
@@ -191,6 +226,104 @@ def refresh_groups(store: Store) -> int | None:
         "image_min": float(made.get("image_min", IMAGE_MIN)),
         "look_min": float(made.get("look_min", LOOK_MIN)),
     }
-    groups = duplicate_groups(store, **limits)
-    store_groups(store, groups, **limits)
-    return len(groups)
+    recorded = made.get("groups")
+    touched = len(set(changed or ()) | set(before or ()))
+    if (
+        changed is None
+        or before is None
+        or not isinstance(recorded, int)
+        or touched > full_share * max(1, store.count())
+    ):
+        groups = duplicate_groups(store, **limits)
+        store_groups(store, groups, **limits)
+        return len(groups)
+    total = recorded + _update_groups(store, changed, before, **limits)
+    store.set_metadata_value(META, {**limits, "groups": total})
+    return total
+
+
+def _update_groups(
+    store: Store,
+    changed: Sequence[str],
+    before: Mapping[str, str],
+    *,
+    image_min: float,
+    look_min: float,
+    neighbours: int = 8,
+    batch: int = 256,
+) -> int:
+    """Works out again the groups that changed points and removed ones belonged to, and the
+    groups the changed points join, and stores their keys.
+
+    The points looked at are closed under the relation: the members of every group touched
+    (by the keys in ``before``), the changed points, each one's close neighbours, and the
+    members of the groups those neighbours belong to, until nothing new joins. Their
+    neighbours are searched as :func:`duplicate_groups` searches them, and each group among
+    them is keyed as :func:`store_groups` keys it (the point id of its first file). Groups
+    that no changed point reaches keep their keys.
+
+    Returns:
+        The change in the number of groups (two photos or more).
+    """
+    old = dict(before)
+    grouped = store.with_values(VARIANT, set(old.values()))
+    for pid, key in grouped.items():
+        old.setdefault(pid, key)
+    members = set(grouped) | set(vectors_of(store, list(changed)))
+    parent: dict[str, str] = {}
+
+    def root(i: str) -> str:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    frontier, searched = set(members), set()
+    while frontier:
+        joined: set[str] = set()
+        for chunk in _chunks(sorted(frontier), batch):
+            vectors = vectors_of(store, chunk)
+            here = [i for i in chunk if i in vectors]
+            found = store.search_batch(
+                [Search((Leg(vectors[i][0], IMAGE, neighbours + 1),), neighbours + 1) for i in here]
+            )
+            near = vectors_of(store, sorted({h.id for hs in found for h in hs} - set(vectors)))
+            near |= vectors
+            for i, hs in zip(here, found, strict=True):
+                root(i)
+                for h in hs:
+                    if (
+                        h.id != i
+                        and h.id in near
+                        and close(vectors[i], near[h.id], image_min, look_min)
+                    ):
+                        parent[root(h.id)] = root(i)
+                        joined.add(h.id)
+        searched |= frontier
+        new = joined - members
+        if new:
+            keys = stored_keys(store, sorted(new))
+            for pid, key in keys.items():
+                old.setdefault(pid, key)
+            group = store.with_values(VARIANT, set(keys.values()))
+            for pid, key in group.items():
+                old.setdefault(pid, key)
+            new |= set(group)
+        members |= new
+        frontier = new - searched
+    files = {p.id: p.file for p in store.get(sorted(members))}
+    components: dict[str, list[str]] = {}
+    for pid in files:
+        components.setdefault(root(pid), []).append(pid)
+    key = {}
+    for ids in components.values():
+        first = point_id(min(files[i] for i in ids))
+        key.update({i: first for i in ids})
+    stored = stored_keys(store, sorted(key))
+    updates = [(pid, {VARIANT: k}) for pid, k in sorted(key.items()) if stored.get(pid) != k]
+    for start in range(0, len(updates), 1024):
+        store.update_payloads(updates[start : start + 1024])
+    was = Counter(old.get(pid, pid) for pid in set(old) | set(files))
+    now = Counter(key.values())
+    return sum(1 for n in now.values() if n > 1) - sum(1 for n in was.values() if n > 1)

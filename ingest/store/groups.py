@@ -42,6 +42,13 @@ class Grouped(abc.ABC):
     def _is_empty(self, key: str) -> Any:
         """The condition "payload ``key`` is missing or empty"."""
 
+    @abc.abstractmethod
+    def _match_any(self, key: str, values: Sequence[str]) -> Any:
+        """The condition "payload ``key`` is one of ``values``"."""
+
+    @abc.abstractmethod
+    def _scroll_page(self, fields: list[str], flt: Any, offset: Any) -> tuple[list, Any]: ...
+
     # provided by the Store
     @abc.abstractmethod
     def _request(self, s: Search) -> Any: ...
@@ -71,6 +78,32 @@ class Grouped(abc.ABC):
         if not self._exists():
             return 0
         return self._count(self._filter_of(None, [self._is_empty(key)]))
+
+    def with_values(self, key: str, values: Sequence[str], chunk: int = 256) -> dict[str, str]:
+        """Point id → its payload ``key`` for every point whose ``key`` is one of ``values``
+        (a filtered scroll over the key's index; nothing without a collection).
+
+        Args:
+            key: An indexed keyword payload field.
+            values: The values wanted.
+            chunk: Values per filtered scroll.
+        """
+        wanted = sorted({str(v) for v in values if v not in (None, "")})
+        if not wanted or not self._exists():
+            return {}
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), chunk):
+            flt = self._filter_of([self._match_any(key, wanted[start : start + chunk])], None)
+            offset = None
+            while True:
+                records, offset = self._scroll_page([key], flt, offset)
+                for r in records:
+                    value = (r.payload or {}).get(key)
+                    if value not in (None, ""):
+                        out[str(r.id)] = str(value)
+                if offset is None:
+                    break
+        return out
 
     def search_groups(self, search: Search, key: str, size: int = 3) -> list[list[Hit]]:
         """The ``search.limit`` best groups of points with equal payload ``key``.
