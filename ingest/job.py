@@ -29,11 +29,13 @@ from ingest.images import DEFAULT_MAX_PIXELS
 from ingest.plan import Plan, Work, plan
 from ingest.shards import Shard
 from ingest.stages import (
+    CaptionVectors,
     Writer,
     batches,
     decode_stream,
     embed_captions,
-    embed_photos,
+    photo_points,
+    photo_vectors,
     read_stored,
     rewrite_payloads,
 )
@@ -153,7 +155,6 @@ def run_ingest(
     """
     t0 = time.perf_counter()
     store.ensure(encoder.fingerprint)
-    store.ensure_indexes()
     lexicon = Lexicon.learn(i.caption for i in catalog.items if i.caption)
     store.set_metadata_value(LEXICON, lexicon.to_dict())  # before points are parsed with it
     annotator = Annotator(lexicon)
@@ -166,6 +167,9 @@ def run_ingest(
         attributes_key=annotator.key,
         captioner=captioner.name if captioner is not None else None,
     )
+    if p.work:
+        _load_soon(encoder)  # the weights load while the indexes are made and decoding starts
+    store.ensure_indexes()
     report = IngestReport(unchanged=p.unchanged, failed=list(p.unreadable))
     rewritten = [point_id(w.item.rel) for w in p.work]
     # A rewrite or a removal takes a point's variant key with it: read them first.
@@ -224,6 +228,15 @@ def index_items(
     return report
 
 
+def _load_soon(encoder: ClipEncoder) -> None:
+    """Start loading an encoder that loads on first use
+    (:class:`ingest.models.lazy.LazyClipEncoder`) now, in the background; a loaded encoder is
+    left as it is."""
+    start = getattr(type(encoder), "load_soon", None)
+    if start is not None:
+        start(encoder)
+
+
 @dataclass
 class _Run:
     """What every stage of one run shares."""
@@ -263,13 +276,19 @@ def _execute(
     bar = tqdm(total=len(full), unit="img", desc="embedding", disable=not run.progress or not full)
     try:
         stream = decode_stream(full, encoder.preprocess, workers, run.max_pixels, 4 * size)
+        captions = CaptionVectors(encoder)
         for batch in batches(stream, size):
             ok = [(w, a) for w, a in batch if not isinstance(a, str)]
             report.failed += [
                 {"file": w.item.rel, "reason": a} for w, a in batch if isinstance(a, str)
             ]
             failed.update(id(w) for w, a in batch if isinstance(a, str))
-            writer.write([w for w, _ in ok], embed_photos(encoder, ok, run.now, annotator))
+            points = (
+                photo_points(ok, *photo_vectors(encoder, ok, captions), run.now, annotator)
+                if ok
+                else []
+            )
+            writer.write([w for w, _ in ok], points)
             report.embedded += len(ok)
             bar.update(len(batch))
     finally:

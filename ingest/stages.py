@@ -7,7 +7,8 @@
 - read back (:func:`read_stored`): caption-only work → the stored image and look vectors,
   which are kept, so such work is never decoded;
 - embed (:func:`embed_photos`, :func:`embed_captions`): a batch in → whole points out, one
-  model call per tower per batch;
+  model call per tower per batch, each distinct caption of a run embedded once
+  (:class:`CaptionVectors`);
 - write (:class:`Writer`): one upsert of whole points (vectors and payload with the content
   hash) per batch, so a run killed at any moment leaves only complete points;
 - payload rewrite (:func:`rewrite_payloads`): attributes of unchanged points re-made with
@@ -141,23 +142,89 @@ def embed_photos(
 ) -> list[PointData]:
     """The embed stage for decoded photos: whole points, one per input, in order.
 
+    :func:`photo_vectors` then :func:`photo_points`.
+
     Args:
         encoder: The document encoder (photos and captions embedded in float).
         batch: Successfully decoded work items (pixels, not failure reasons).
         now: The ``ingested_at`` timestamp.
         annotator: Parses the captions' attributes (default: the general vocabulary).
     """
-    annotator = annotator or Annotator()
     if not batch:
         return []
+    return photo_points(batch, *photo_vectors(encoder, batch), now, annotator)
+
+
+def photo_vectors(
+    encoder: ClipEncoder,
+    batch: Sequence[Decoded],
+    texts: Callable[[Sequence[str]], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model calls of :func:`embed_photos`: one per tower for the whole batch.
+
+    Args:
+        encoder: The document encoder.
+        batch: Successfully decoded work items.
+        texts: Embeds the captions (default ``encoder.encode_texts``; a run passes its
+            :class:`CaptionVectors`).
+
+    Returns:
+        ``(images, captions)``: a vector per item, and one per captioned item, in order.
+    """
     pixels = [a for _, a in batch]
     if any(isinstance(a, str) for a in pixels):
         raise ValueError("embed_photos: the batch holds a failed decode; drop it first")
-    img_vecs = encoder.encode_pixels(np.stack(pixels))
-    cap_vecs = iter(encoder.encode_texts([w.item.caption for w, _ in batch if w.item.caption]))
+    images = encoder.encode_pixels(np.stack(pixels))
+    embed = texts or encoder.encode_texts
+    return images, embed([w.item.caption for w, _ in batch if w.item.caption])
+
+
+class CaptionVectors:
+    """The caption vectors of one run, each distinct caption text embedded once.
+
+    Catalogs repeat captions (the variants of one product): 21% of catalog-dev's captioned
+    photos have the caption of a photo before them. A repeated text gets the vector its first
+    embedding gave; the ``keep`` texts embedded last are remembered.
+
+    Args:
+        encoder: The document encoder.
+        keep: Texts remembered at most (2 KiB each for 512-d vectors).
+    """
+
+    def __init__(self, encoder: ClipEncoder, keep: int = 10_000) -> None:
+        self.encoder = encoder
+        self.keep = keep
+        self._known: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts``, in order (an ``encode_texts`` that skips repeats)."""
+        known = self._known
+        new = [t for t in dict.fromkeys(texts) if t not in known]
+        if new:
+            for t, v in zip(new, self.encoder.encode_texts(new), strict=True):
+                known[t] = v.copy()  # not a view that keeps its whole batch alive
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        out = np.stack([known[t] for t in texts])
+        while len(known) > self.keep:
+            del known[next(iter(known))]
+        return out
+
+
+def photo_points(
+    batch: Sequence[Decoded],
+    image_vecs: np.ndarray,
+    caption_vecs: np.ndarray,
+    now: str,
+    annotator: Annotator | None = None,
+) -> list[PointData]:
+    """The rest of :func:`embed_photos`: whole points from :func:`photo_vectors`' vectors (with
+    each photo's look vector, its caption's keywords and attributes)."""
+    annotator = annotator or Annotator()
+    caps = iter(caption_vecs)
     return [
-        _point(w, iv, next(cap_vecs) if w.item.caption else None, now, look_vector(a), annotator)
-        for (w, a), iv in zip(batch, img_vecs, strict=True)
+        _point(w, iv, next(caps) if w.item.caption else None, now, look_vector(a), annotator)
+        for (w, a), iv in zip(batch, image_vecs, strict=True)
     ]
 
 

@@ -29,6 +29,7 @@ class LazyClipEncoder:
         self._name = name
         self._make = load
         self._encoder: ClipEncoder | None = None
+        self._loader: threading.Thread | None = None
         self._lock = threading.Lock()
         self.fingerprint = fingerprint
 
@@ -36,6 +37,26 @@ class LazyClipEncoder:
     def loaded(self) -> bool:
         """Whether the weights are loaded."""
         return self._encoder is not None
+
+    def load_soon(self) -> None:
+        """Start loading the weights in a background thread, so that other work overlaps it.
+
+        A no-op once loaded or started. A failed load is not reported here: the next use loads
+        again and raises.
+        """
+        with self._lock:
+            if self._encoder is not None or self._loader is not None:
+                return
+            self._loader = threading.Thread(
+                target=self._load_quietly, name="clip-load", daemon=True
+            )
+            self._loader.start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except Exception:  # noqa: BLE001 - the next use loads again and raises
+            pass
 
     def _load(self) -> ClipEncoder:
         with self._lock:
