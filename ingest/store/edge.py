@@ -205,13 +205,18 @@ class EdgeStore(Store):
         ]
         return self._qe.Formula(E.Sum(terms), defaults={"$score": 0.0})
 
-    def _params(self, leg: Leg) -> Any:
-        """Search params of a dense leg of a quantized collection (rescoring), else ``None``."""
-        return None if leg.using == KEYWORDS else search_params(self._qe, self.config)
+    def _params(self, leg: Leg, rescore: bool = True) -> Any:
+        """Search params of a dense leg (``hnsw_ef``; rescoring in a quantized collection
+        unless a rank fusion reads only its order), else ``None``."""
+        if leg.using == KEYWORDS:
+            return None
+        return search_params(self._qe, self.config, rescore=rescore)
 
-    def _stage(self, leg: Leg, limit: int, flt: Any) -> tuple[Any, list | None]:
+    def _stage(
+        self, leg: Leg, limit: int, flt: Any, rescore: bool = True
+    ) -> tuple[Any, list | None]:
         """A leg's query and its prefetches: a nearest query, or an agreement formula over
-        the filtered nearest candidates."""
+        the filtered nearest candidates (rescored unless ``rescore`` is off)."""
         qe = self._qe
         if leg.agree is None:
             return self._query(leg), None
@@ -219,7 +224,7 @@ class EdgeStore(Store):
             limit=max(limit, leg.agree.pool),
             query=self._query(leg),
             filter=flt,
-            params=self._params(leg),
+            params=self._params(leg, rescore),
         )
         return self._formula(leg), [pool]
 
@@ -238,14 +243,14 @@ class EdgeStore(Store):
         qe = self._qe
         prefetches = []
         for leg, flt in zip(s.legs, flts, strict=True):
-            query, pool = self._stage(leg, leg.limit, flt)
+            query, pool = self._stage(leg, leg.limit, flt, rescore=False)
             prefetches.append(
                 qe.Prefetch(
                     limit=leg.limit,
                     query=query,
                     prefetches=pool,
                     filter=None if pool else flt,
-                    params=None if pool else self._params(leg),
+                    params=None if pool else self._params(leg, rescore=False),
                 )
             )
         rrf = qe.Fusion.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None)

@@ -193,12 +193,13 @@ class ServerStore(Store):
         ]
         return m.FormulaQuery(formula=m.SumExpression(sum=terms))
 
-    def _stage(self, leg: Leg, limit: int, flt: Any) -> dict:
+    def _stage(self, leg: Leg, limit: int, flt: Any, rescore: bool = True) -> dict:
         """A leg's query, ``using`` and prefetch: a nearest query, or an agreement formula over
-        the filtered nearest candidates."""
+        the filtered nearest candidates; in a quantized collection rescored unless ``rescore``
+        is off (a leg of a rank fusion)."""
         m = self._m
         exact = leg.using == KEYWORDS or self._local  # local mode always searches exactly
-        params = None if exact else search_params(m, self.config)
+        params = None if exact else search_params(m, self.config, rescore=rescore)
         if leg.agree is None:
             return {
                 "query": self._vector(leg.vector),
@@ -223,7 +224,7 @@ class ServerStore(Store):
     def _fused(self, s: Search, flts: list) -> Any:
         m = self._m
         prefetch = [
-            m.Prefetch(limit=leg.limit, **self._stage(leg, leg.limit, flt))
+            m.Prefetch(limit=leg.limit, **self._stage(leg, leg.limit, flt, rescore=False))
             for leg, flt in zip(s.legs, flts, strict=True)
         ]
         rrf = m.RrfQuery(rrf=m.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None))

@@ -253,3 +253,25 @@ def test_read_ahead_reads_what_opening_reads_whole(tmp_path):
     assert "vector_index-image/links_compressed.bin" not in on_disk
     assert read_ahead(tmp_path, INT8) == 105
     assert read_ahead(tmp_path / "absent", INT8) == 0
+
+
+def test_legs_of_a_rank_fusion_are_scored_by_the_int8_vectors_alone(tmp_path):
+    import qdrant_edge as qe
+    from qdrant_client import models as m
+
+    from ingest.store.config import search_params
+
+    for params in (search_params(qe, INT8, rescore=False), search_params(m, INT8, rescore=False)):
+        assert params.quantization.rescore is False and params.quantization.oversampling is None
+    pts, vecs = random_points(300)
+    with open_backend("edge", tmp_path, INT8) as store:
+        store.ensure(FP)
+        store.upsert(pts)
+        store.optimize()
+        q = vecs[4]
+        single = store._request(Search(legs=(Leg(q, IMAGE, limit=10),), limit=10))
+        legs = (Leg(q, IMAGE, limit=10), Leg(q, CAPTION, limit=10))
+        fused = store._request(Search(legs=legs, limit=10))
+        assert single.params.quantization.rescore is True  # its scores are returned
+        assert [p.params.quantization.rescore for p in fused.prefetches] == [False, False]
+        assert store.search(Search(legs=legs, limit=3))[0].file == "p00004.jpg"
