@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
 import time
@@ -92,17 +91,11 @@ def matmul_rate(runtime: str, m: int, k: int, n: int, threads: int, repeats: int
         _matmul_onnx(fp32, k, n)
         if runtime == "onnx":
             import onnxruntime as ort
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            from ingest.models.onnx_int8 import quantize_int8
 
             int8 = Path(tmp) / "fc1-int8.onnx"
-            from ingest.models.onnx_int8 import _no_preprocessing_advice
-
-            root = logging.getLogger()
-            root.addFilter(_no_preprocessing_advice)
-            try:
-                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-            finally:
-                root.removeFilter(_no_preprocessing_advice)
+            quantize_int8(fp32, int8)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1

@@ -22,10 +22,11 @@ share of the collection gets the whole pass. The search side is
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ingest.hits import Hit
 from ingest.store import IMAGE, LOOK, VARIANT, Leg, Search, Store, point_id
 
 #: Least cosine of two variants' CLIP image vectors (``TUWEN_VARIANT_IMAGE_MIN``'s default).
@@ -106,12 +107,22 @@ def store_groups(
     for files in groups:
         for f in files:
             key[point_id(f)] = point_id(files[0])
+    written = _write_keys(store, key)
+    made = {"image_min": image_min, "look_min": look_min, "groups": len(groups)}
+    store.set_metadata_value(META, made)
+    return written
+
+
+def _write_keys(store: Store, key: Mapping[str, str]) -> int:
+    """Stores each point's ``variant`` key where it differs from the stored one.
+
+    Returns:
+        The number of points written.
+    """
     stored = stored_keys(store, list(key))
     changed = [(pid, {VARIANT: k}) for pid, k in key.items() if stored.get(pid) != k]
     for start in range(0, len(changed), 1024):
         store.update_payloads(changed[start : start + 1024])
-    made = {"image_min": image_min, "look_min": look_min, "groups": len(groups)}
-    store.set_metadata_value(META, made)
     return len(changed)
 
 
@@ -144,38 +155,59 @@ def duplicate_groups(
     """
     ids = _all_ids(store)
     parent = {i: i for i in ids}
-
-    def root(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    root = _union_find(parent)
     files: dict[str, str] = {}
-    for chunk in _chunks(ids, batch):
-        vectors = vectors_of(store, chunk)
-        searches = [
-            Search((Leg(vectors[i][0], IMAGE, neighbours + 1),), neighbours + 1)
-            for i in chunk
-            if i in vectors
-        ]
-        found = store.search_batch(searches)
-        near_ids = {h.id for hs in found for h in hs}
-        near = vectors_of(store, sorted(near_ids - set(vectors))) | vectors
-        for i, hs in zip([i for i in chunk if i in vectors], found, strict=True):
-            for h in hs:
-                files[h.id] = h.file
-                if (
-                    h.id != i
-                    and h.id in near
-                    and close(vectors[i], near[h.id], image_min, look_min)
-                ):
-                    parent[root(h.id)] = root(i)
+    for i, h, variant in _neighbours(store, ids, image_min, look_min, neighbours, batch):
+        files[h.id] = h.file
+        if variant:
+            parent[root(h.id)] = root(i)
     groups: dict[str, list[str]] = {}
     for i in ids:
         groups.setdefault(root(i), []).append(i)
     named = [sorted(files.get(i, i) for i in g) for g in groups.values() if len(g) > 1]
     return sorted(named, key=lambda g: (-len(g), g[0]))
+
+
+def _union_find(parent: dict[str, str]) -> Callable[[str], str]:
+    """The root of a point in ``parent`` (a point not in it yet joins as its own root)."""
+
+    def root(i: str) -> str:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    return root
+
+
+def _neighbours(
+    store: Store,
+    ids: Sequence[str],
+    image_min: float,
+    look_min: float,
+    neighbours: int,
+    batch: int,
+) -> Iterator[tuple[str, Hit, bool]]:
+    """``(id, hit, is a variant)`` for each of ``ids`` with a vector and each of its
+    ``neighbours`` nearest by image vector (itself among them), searched in batches."""
+    for chunk in _chunks(ids, batch):
+        vectors = vectors_of(store, chunk)
+        here = [i for i in chunk if i in vectors]
+        found = store.search_batch(
+            [Search((Leg(vectors[i][0], IMAGE, neighbours + 1),), neighbours + 1) for i in here]
+        )
+        near = vectors_of(store, sorted({h.id for hs in found for h in hs} - set(vectors)))
+        near |= vectors
+        for i, hs in zip(here, found, strict=True):
+            for h in hs:
+                yield (
+                    i,
+                    h,
+                    h.id != i
+                    and h.id in near
+                    and close(vectors[i], near[h.id], image_min, look_min),
+                )
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
@@ -271,35 +303,17 @@ def _update_groups(
         old.setdefault(pid, key)
     members = set(grouped) | set(vectors_of(store, list(changed)))
     parent: dict[str, str] = {}
-
-    def root(i: str) -> str:
-        parent.setdefault(i, i)
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    root = _union_find(parent)
     frontier, searched = set(members), set()
     while frontier:
         joined: set[str] = set()
-        for chunk in _chunks(sorted(frontier), batch):
-            vectors = vectors_of(store, chunk)
-            here = [i for i in chunk if i in vectors]
-            found = store.search_batch(
-                [Search((Leg(vectors[i][0], IMAGE, neighbours + 1),), neighbours + 1) for i in here]
-            )
-            near = vectors_of(store, sorted({h.id for hs in found for h in hs} - set(vectors)))
-            near |= vectors
-            for i, hs in zip(here, found, strict=True):
-                root(i)
-                for h in hs:
-                    if (
-                        h.id != i
-                        and h.id in near
-                        and close(vectors[i], near[h.id], image_min, look_min)
-                    ):
-                        parent[root(h.id)] = root(i)
-                        joined.add(h.id)
+        for i, h, variant in _neighbours(
+            store, sorted(frontier), image_min, look_min, neighbours, batch
+        ):
+            root(i)
+            if variant:
+                parent[root(h.id)] = root(i)
+                joined.add(h.id)
         searched |= frontier
         new = joined - members
         if new:
@@ -320,10 +334,7 @@ def _update_groups(
     for ids in components.values():
         first = point_id(min(files[i] for i in ids))
         key.update({i: first for i in ids})
-    stored = stored_keys(store, sorted(key))
-    updates = [(pid, {VARIANT: k}) for pid, k in sorted(key.items()) if stored.get(pid) != k]
-    for start in range(0, len(updates), 1024):
-        store.update_payloads(updates[start : start + 1024])
+    _write_keys(store, key)
     was = Counter(old.get(pid, pid) for pid in set(old) | set(files))
     now = Counter(key.values())
     return sum(1 for n in now.values() if n > 1) - sum(1 for n in was.values() if n > 1)

@@ -199,20 +199,26 @@ def export_float(
         )
 
 
-def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    """ONNX Runtime's dynamic int8 quantisation of the float model ``fp32`` into ``int8``
+    (int8 weights), without its advice to pre-process the model first."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    root = logging.getLogger()
+    root.addFilter(_no_preprocessing_advice)
+    try:
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    finally:
+        root.removeFilter(_no_preprocessing_advice)
+
+
+def _export(model, tower, names, example, token_type_ids, entry: Path) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting the %s tower to int8 ONNX, once for this model (seconds)", tower)
     with _export_lock, tempfile.TemporaryDirectory(dir=entry.parent, prefix=".tmp-") as tmp:
         fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / "model-int8.onnx"
         export_float(model, tower, names, example, token_type_ids, fp32)
-        root = logging.getLogger()
-        root.addFilter(_no_preprocessing_advice)
-        try:
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-        finally:
-            root.removeFilter(_no_preprocessing_advice)
+        quantize_int8(fp32, int8)
         fp32.unlink()
         staged = Path(tmp) / "entry"
         staged.mkdir()
