@@ -152,7 +152,7 @@ def _generate(
                 image_hash=w.image_hash,
                 ingested_at=now,
                 look=look,
-                **annotator.of_generated(caption, g.attributes, captioner.name),
+                **annotator.of_generated(caption, g.attributes, captioner.name, g.likely),
             )
         )
     return points

@@ -26,10 +26,16 @@ class Generated:
     Attributes:
         caption: The generated caption, or ``None`` when nothing is confident enough.
         attributes: Predicted attribute values, field → value (``color``, ``gender``, ...).
+        likely: Per field, the plausible values with their probabilities (``{"color":
+            {"黑色": 0.71, "藏青色": 0.18}}``), also below the confidence a caption needs:
+            retrieval ranks photos without a real caption by how likely a product text's
+            attributes are for them (:mod:`service.answering.likelihood`). Empty when the
+            captioner gives no probabilities.
     """
 
     caption: str | None
     attributes: dict[str, str] = field(default_factory=dict)
+    likely: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @runtime_checkable

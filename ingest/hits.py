@@ -20,6 +20,7 @@ class Hit:
             collection written before captions had a source).
         attributes: The product's stored attributes, field → canonical value (``color``,
             ``gender``, ...), when the collection stores them.
+        likely: For a photo a captioner looked at, field → plausible value → probability.
     """
 
     id: str
@@ -28,6 +29,9 @@ class Hit:
     score: float
     caption_source: str | None = None
     attributes: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
+    likely: Mapping[str, Mapping[str, float]] | None = field(
+        default=None, compare=False, hash=False
+    )
 
     @property
     def generated(self) -> bool:

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         description="text search ranks products whose attributes agree with the text's as one "
         "more fused signal",
     )
+    attribute_likelihood: bool = Field(
+        True,
+        description="retrieve questions without an exact caption match rank the photos without "
+        "a real caption by how likely the title's attributes are for them (needs "
+        "`ingest --caption-uncaptioned`)",
+    )
     quantization: Literal["none", "int8"] | None = Field(
         None,
         description="new collections: int8 scalar quantization of the dense vectors in RAM, "

@@ -81,6 +81,7 @@ def open_answerer(settings: Settings, llm: str | None = None) -> Iterator[Answer
             encoders_for(settings, store).query,
             look=settings.look,
             agreement=settings.attribute_agreement,
+            likelihood=settings.attribute_likelihood,
             query_cache=settings.query_cache,
         )
         yield Answerer(
@@ -119,6 +120,7 @@ def build_service(
             "batch_texts": True,
             "look": settings.look,
             "agreement": settings.attribute_agreement,
+            "likelihood": settings.attribute_likelihood,
             "query_cache": settings.query_cache,
             **(retriever_options or {}),
         }

@@ -122,7 +122,11 @@ class Annotator:
         }
 
     def of_generated(
-        self, caption: str | None, predicted: Mapping[str, str], captioner: str
+        self,
+        caption: str | None,
+        predicted: Mapping[str, str],
+        captioner: str,
+        likely: Mapping[str, Mapping[str, float]] | None = None,
     ) -> dict[str, Any]:
         """The payload fields of a photo without a real caption that a captioner looked at.
 
@@ -130,10 +134,12 @@ class Annotator:
             caption: The generated caption, or ``None`` when it proposed none.
             predicted: Its predicted attributes, field → value.
             captioner: Its name.
+            likely: Its plausible values with their probabilities, per field.
 
         Returns:
             ``caption_source`` (``generated`` when there is a caption), ``captioner``,
-            ``attributes``, ``attribute_source`` (``predicted``) and ``attributes_key``.
+            ``attributes``, ``attribute_source`` (``predicted``), ``attributes_key`` and
+            ``likely`` (:func:`likely_values`).
         """
         attributes = predicted_attributes(predicted, caption, self.lexicon)
         return {
@@ -142,7 +148,33 @@ class Annotator:
             "attributes": attributes,
             "attribute_source": PREDICTED if attributes else None,
             "attributes_key": self.key,
+            "likely": likely_values(likely or {}),
         }
+
+
+def likely_values(likely: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """A captioner's plausible values, cleaned for the payload: fields of
+    :data:`~ingest.attributes.words.ALL_FIELDS` only, non-empty values, probabilities in
+    (0, 1]; a field left without a value is dropped.
+
+    Args:
+        likely: Field → value → probability, as the captioner gave them.
+
+    Returns:
+        Field → value → probability.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, dist in likely.items():
+        if name not in ALL_FIELDS or not isinstance(dist, Mapping):
+            continue
+        kept = {
+            v.strip(): float(p)
+            for v, p in dist.items()
+            if isinstance(v, str) and v.strip() and isinstance(p, (int, float)) and 0 < p <= 1
+        }
+        if kept:
+            out[name] = kept
+    return out
 
 
 #: The collection metadata key that holds the catalog's lexicon.

@@ -244,7 +244,7 @@ class Store(Faceted, Grouped):
         if leg is not None and leg.agree is not None and leg.agree.values:
             agree = leg.agree
             counted = agree.values[: agree.counted]
-            conditions = [self._match(f"attributes.{f}", v) for f, v, _ in counted]
+            conditions = [self._match(f"{agree.key}.{f}", v) for f, v, _ in counted]
             min_should = (conditions, max(1, min(agree.min_count, len(conditions))))
         if must is None and not must_not and min_should is None:
             return None

@@ -200,7 +200,7 @@ class EdgeStore(Store):
         assert agree is not None
         terms = [E.Mult([E.Constant(agree.similarity), E.Variable("$score")])]
         terms += [
-            E.Mult([E.Constant(w), E.Condition(self._match(f"attributes.{f}", v))])
+            E.Mult([E.Constant(w), E.Condition(self._match(f"{agree.key}.{f}", v))])
             for f, v, w in agree.values
         ]
         return self._qe.Formula(E.Sum(terms), defaults={"$score": 0.0})

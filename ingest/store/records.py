@@ -10,7 +10,13 @@ from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
 from ingest.store.schema import StoredPoint
 
-RETURNED_PAYLOAD = ["file", "caption", "caption_source", "attributes"]  # what a hit carries
+RETURNED_PAYLOAD = [
+    "file",
+    "caption",
+    "caption_source",
+    "attributes",
+    "likely",
+]  # what a hit carries
 
 
 class StoreError(RuntimeError):
@@ -41,6 +47,7 @@ def hit(scored: Any) -> Hit:
     """A backend scored point as a :class:`Hit`."""
     payload = scored.payload or {}
     attributes = payload.get("attributes")
+    likely = payload.get("likely")
     return Hit(
         str(scored.id),
         payload.get("file", ""),
@@ -48,6 +55,7 @@ def hit(scored: Any) -> Hit:
         float(scored.score),
         payload.get("caption_source"),
         dict(attributes) if isinstance(attributes, dict) else None,
+        dict(likely) if isinstance(likely, dict) else None,
     )
 
 

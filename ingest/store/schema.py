@@ -6,7 +6,9 @@ One point per image, id = uuid5 of the relative path; named dense vectors ``imag
 bytes + real caption), ``image_hash``, ``ingested_at``, and where there are any
 ``caption_source`` (``caption`` | ``generated``), ``captioner``, ``attributes`` (field →
 canonical value), ``attribute_source`` (``caption`` | ``predicted``) and ``attributes_key``
-(:func:`ingest.attributes.attributes_key`), and once ``tuwen duplicates --store`` ran, ``variant``
+(:func:`ingest.attributes.attributes_key`); for a photo a captioner looked at, ``likely``
+(field → plausible value → probability) and ``plausible`` (field → those values, indexed for
+the likelihood ranking's filter); and once ``tuwen duplicates --store`` ran, ``variant``
 (the id of the point's group of variants). The model fingerprint, the ``look`` dimension
 and the catalog's lexicon are stored with the collection (:func:`collection_metadata`).
 """
@@ -33,11 +35,12 @@ PAGE = 1024  # points per scroll request
 
 #: Payload indexes (all keyword): ``caption`` serves the exact-caption lookup,
 #: ``caption_source`` the real-caption filters, ``attributes.*`` attribute agreement,
-#: ``variant`` grouped search.
+#: ``plausible.*`` the likelihood ranking, ``variant`` grouped search.
 INDEXED: dict[str, str] = {
     "caption": "keyword",
     "caption_source": "keyword",
     **{f"attributes.{name}": "keyword" for name in ALL_FIELDS},
+    **{f"plausible.{name}": "keyword" for name in ALL_FIELDS},
     VARIANT: "keyword",
 }
 
@@ -82,6 +85,8 @@ class PointData:
         attributes: Field → canonical value, only the fields found.
         attribute_source: ``"caption"`` or ``"predicted"`` (``None`` without attributes).
         attributes_key: The payload schema and lexicon the attributes were made with.
+        likely: For a photo a captioner looked at, field → plausible value → probability
+            (:attr:`ingest.captioning.Generated.likely`).
     """
 
     file: str
@@ -98,6 +103,7 @@ class PointData:
     attributes: dict[str, str] = field(default_factory=dict)
     attribute_source: str | None = None
     attributes_key: str | None = None
+    likely: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -121,6 +127,8 @@ class PointData:
             "attributes": dict(self.attributes) if self.attributes else None,
             "attribute_source": self.attribute_source if self.attributes else None,
             "attributes_key": self.attributes_key,
+            "likely": {f: dict(d) for f, d in self.likely.items()} if self.likely else None,
+            "plausible": {f: list(d) for f, d in self.likely.items()} if self.likely else None,
         }
         payload.update({k: v for k, v in extra.items() if v is not None})
         return payload
@@ -164,7 +172,7 @@ class Agree:
 
     Attributes:
         values: ``(field, value, weight)`` per attribute of the query, e.g.
-            ``("color", "黑色", 1.0)``; matched against the payload's ``attributes.<field>``.
+            ``("color", "黑色", 1.0)``; matched against the payload's ``<key>.<field>``.
         min_count: Candidates agree on at least this many of ``values`` (of the first
             ``counted`` of them, when set).
         counted: How many of ``values``, from the first, ``min_count`` counts over.
@@ -172,6 +180,8 @@ class Agree:
             before scoring.
         similarity: Weight of the leg's vector score in the candidate's score, so that
             products agreeing equally are ordered by similarity.
+        key: The payload field the values are matched in, ``<key>.<field>``: the stored
+            ``attributes``, or a photo's ``plausible`` values.
     """
 
     values: tuple[tuple[str, str, float], ...]
@@ -179,6 +189,7 @@ class Agree:
     counted: int | None = None
     pool: int = 200
     similarity: float = 0.1
+    key: str = "attributes"
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ class ServerStore(Store):
         assert agree is not None
         terms: list = [m.MultExpression(mult=[agree.similarity, "$score"])]
         terms += [
-            m.MultExpression(mult=[w, self._match(f"attributes.{f}", v)])
+            m.MultExpression(mult=[w, self._match(f"{agree.key}.{f}", v)])
             for f, v, w in agree.values
         ]
         return m.FormulaQuery(formula=m.SumExpression(sum=terms))

@@ -6,7 +6,9 @@ fused per field (the weights chosen on the hold-out, without the neighbour vote,
 captioner does not have), and a field is kept when its best value's probability reaches the
 threshold under which the hold-out answers held the wanted precision (0.9 by default). The
 kept values are written in the catalog's own order and spacing (:func:`caption_style`, learned
-from its captions at training), e.g. ``男士黑色休闲衬衫``.
+from its captions at training), e.g. ``男士黑色休闲衬衫``. Every field's plausible values
+(probability at least :data:`LIKELY_FLOOR`, at most :data:`LIKELY_TOP`) are proposed too, as
+``likely``: retrieval ranks the photo by how likely a product text's attributes are for it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ from PIL import Image
 from ingest.captioning import Generated
 from ingest.vqa.features import PhotoFeatures
 from ingest.vqa.heads import AnswerHeads
-from ingest.vqa.sources import HEADS, VOTE, ZERO_SHOT, fuse, zero_shot
+from ingest.vqa.sources import HEADS, VOTE, ZERO_SHOT, fuse, top, zero_shot
 from ingest.vqa.vocabulary import HEAD_FIELDS
 
 #: Two Chinese words separated by a space: a caption that spaces its fields (男士款 白色).
 _SPACED = re.compile(r"[\u4e00-\u9fff] +[\u4e00-\u9fff]")
 #: The field order when the catalog shows none: brand, gender, colour, usage, product.
 DEFAULT_ORDER: tuple[str, ...] = ("brand", "gender", "color", "usage", "category")
+#: A value less probable than this is not stored as plausible for a photo.
+LIKELY_FLOOR = 0.02
+#: At most this many plausible values per field.
+LIKELY_TOP = 8
+#: The layout of what the captioner proposes; part of its name, so a collection captioned
+#: with an older layout is captioned again by the next run.
+PROPOSAL_VERSION = 2
 
 
 def caption_style(captions: Sequence[str], attributes: Sequence[Mapping[str, str]]) -> dict:
@@ -132,10 +141,12 @@ class HeadsCaptioner:
 
             preprocess = preprocess_from(AutoImageProcessor.from_pretrained(str(model_dir)))
         fp = fingerprint_of(model_dir)
-        return cls(heads, preprocess, f"vqa-heads:{fp.model}@{fp.revision}:{heads.digest[:16]}")
+        name = f"vqa-heads/{PROPOSAL_VERSION}:{fp.model}@{fp.revision}:{heads.digest[:16]}"
+        return cls(heads, preprocess, name)
 
     def caption(self, images: Sequence[Image.Image], image_vectors: np.ndarray) -> list[Generated]:
-        """One proposal per photo: its confident fields, and a caption of them.
+        """One proposal per photo: its confident fields, a caption of them, and every
+        field's plausible values.
 
         Args:
             images: The decoded photos (RGB).
@@ -148,24 +159,27 @@ class HeadsCaptioner:
         probs = self.heads.probabilities(features)
         out = []
         for i in range(len(images)):
-            confident = {}
+            confident: dict[str, str] = {}
+            likely: dict[str, dict[str, float]] = {}
             for name in HEAD_FIELDS:
                 if name not in probs:
                     continue
                 variant, p = probs[name]
-                value = self._confident(name, variant, p[i], features.clip[i])
-                if value is not None:
+                fused = self._fused(name, variant, p[i], features.clip[i])
+                if not fused:
+                    continue
+                likely[name] = plausible(fused)
+                threshold = self.heads.thresholds.get(variant, {}).get(name)
+                value, best = next(iter(fused.items()))
+                if threshold is not None and best >= threshold:
                     confident[name] = value
-            out.append(Generated(compose(confident, self.heads.caption_style), confident))
+            out.append(Generated(compose(confident, self.heads.caption_style), confident, likely))
         return out
 
-    def _confident(
+    def _fused(
         self, name: str, variant: str, head_probs: np.ndarray, vector: np.ndarray
-    ) -> str | None:
-        """The field's best value when its fused probability reaches the threshold."""
-        threshold = self.heads.thresholds.get(variant, {}).get(name)
-        if threshold is None:
-            return None
+    ) -> dict[str, float]:
+        """The field's heads and zero-shot distributions fused, most probable first."""
         values = self.heads.vocabulary.of(name)
         dists = {HEADS: dict(zip(values, map(float, head_probs), strict=True))}
         text = self.heads.text_vectors.get(name)
@@ -177,8 +191,10 @@ class HeadsCaptioner:
         weights = {s: w for s, w in (self.heads.weights(name, variant) or {}).items() if s != VOTE}
         if sum(weights.values()) <= 0:
             weights = {HEADS: 1.0}
-        fused = fuse(dists, weights)
-        if not fused:
-            return None
-        value, p = next(iter(fused.items()))
-        return value if p >= threshold else None
+        return fuse(dists, weights)
+
+
+def plausible(dist: Mapping[str, float]) -> dict[str, float]:
+    """The values of a distribution (most probable first) worth storing: probability at least
+    :data:`LIKELY_FLOOR`, at most :data:`LIKELY_TOP` of them, rounded to four places."""
+    return {v: round(float(p), 4) for v, p in top(dist, LIKELY_TOP, LIKELY_FLOOR)}

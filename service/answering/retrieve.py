@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -16,7 +15,7 @@ from ingest.hits import Hit
 from ingest.images import ImageError, load_image
 from ingest.keywords import sparse_vector
 from ingest.look import look_vector
-from ingest.store import CAPTION, IMAGE, KEYWORDS, LOOK, Leg, Store, point_id
+from ingest.store import CAPTION, IMAGE, KEYWORDS, LOOK, Leg, Store
 from ingest.store.facets import Filters, passes
 from service.answering.agreement import (
     ProductText,
@@ -26,59 +25,11 @@ from service.answering.agreement import (
 )
 from service.answering.batcher import BatcherClosed, TextBatcher
 from service.answering.fusion import Fused, fuse
+from service.answering.likelihood import by_likelihood, likelihood_request
+from service.answering.queries import ImageNotFound, QueryEncoder, QueryImage, Timings
 from service.answering.query_cache import QueryCache
 
-
-class ImageNotFound(LookupError):
-    """The questioned image is neither an indexed catalog file nor a readable photo."""
-
-
-class QueryEncoder(Protocol):
-    """What retrieval needs of a CLIP model (the query role of ``ingest.models``)."""
-
-    fingerprint: Any
-    preprocess: Any
-
-    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
-
-    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray: ...
-
-
-@dataclass
-class QueryImage:
-    """The image a question is about.
-
-    Attributes:
-        vector: Its CLIP image vector (the stored one for a catalog image).
-        file: Its catalog file when it is indexed, else ``None`` (an upload).
-        caption: Its own real caption when the catalog has one (never a generated one).
-        look: Its look vector (:mod:`ingest.look`), when there is one.
-        photo: The decoded photo, when resolving it decoded one (an upload or a path outside
-            the catalog); a catalog image reuses its vector and is not decoded.
-        path: The local file the question named, when it is one (a catalog file named by
-            its path): where a vision model's photo is read from.
-    """
-
-    vector: np.ndarray
-    file: str | None = None
-    caption: str | None = None
-    look: np.ndarray | None = None
-    photo: Image.Image | None = None
-    path: Path | None = None
-
-    @property
-    def id(self) -> str | None:
-        """The store's point id of :attr:`file`, or ``None`` for an upload."""
-        return point_id(self.file) if self.file else None
-
-
-@dataclass
-class Timings:
-    """Milliseconds per stage, accumulated."""
-
-    encode: float = 0.0
-    search: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
+__all__ = ["ImageNotFound", "QueryEncoder", "QueryImage", "Retriever", "Timings"]
 
 
 class Retriever:
@@ -113,6 +64,9 @@ class Retriever:
         agreement_lead: With ``exact_first`` and no exact caption match, the annotated
             products that agree on every identifying attribute the text states (at least
             two) lead instead, in fused order, and seed the look-alikes.
+        likelihood: With ``lookalikes`` and no exact caption match, the photos without a
+            real caption follow (after the agreeing annotated products), ranked by how likely
+            the text's attributes are for them (:mod:`service.answering.likelihood`).
         query_cache: Query text vectors kept in an LRU cache (``TUWEN_QUERY_CACHE``;
             :mod:`service.answering.query_cache`); 0 = none.
     """
@@ -133,6 +87,7 @@ class Retriever:
         agreement: bool = True,
         agreement_slack: int = 1,
         agreement_lead: bool = True,
+        likelihood: bool = True,
         query_cache: int = 0,
     ) -> None:
         store.require()  # the collection exists...
@@ -141,6 +96,7 @@ class Retriever:
         self.agreement = agreement
         self.agreement_slack = agreement_slack
         self.agreement_lead = agreement_lead
+        self.likelihood = likelihood
         self.store = store
         self.encoder = encoder
         self.prefetch = prefetch
@@ -227,6 +183,8 @@ class Retriever:
                 the photos nearest to up to this many exact matches (else to the best
                 caption hit) with the text's own photo hits: a caption match leads on to
                 the visually similar photos that have no caption of their own. 0: none.
+                Without an exact match, and with ``likelihood``, the photos most likely to
+                have the text's attributes come first.
             timings: Accumulates encode and search milliseconds.
             filters: Only products whose stored attributes pass this filter
                 (:func:`ingest.store.facets.as_filters`: any of the values per field).
@@ -256,16 +214,23 @@ class Retriever:
                 for p, v in zip(read, vecs, strict=True)
             ],
         )
+        exacts = [
+            [h for h in self.store.with_caption(p.text.strip(), limit=k) if passes(h, filters)]
+            if exact_first
+            else []
+            for p in read
+        ]
+        likely = self._likely(read, vecs, exacts, filters) if lookalikes else [[]] * len(read)
         results = []
-        for product, vec, hits in zip(read, vecs, hybrid, strict=True):
-            exact = self.store.with_caption(product.text.strip(), limit=k) if exact_first else []
-            exact = [h for h in exact if passes(h, filters)]
+        for product, vec, hits, exact, ranked in zip(
+            read, vecs, hybrid, exacts, likely, strict=True
+        ):
             if exact_first and self.agreement_lead and not exact:
                 exact = agreeing(hits, product.attributes)
             similar = (
                 self._lookalikes(vec, hits, exact, lookalikes, depth, filters) if lookalikes else []
             )
-            results.append(_unique([*exact, *similar, *hits], k))
+            results.append(_unique([*exact, *ranked, *similar, *hits], k))
         if timings is not None:
             timings.encode += (t1 - t0) * 1000
             timings.search += (time.perf_counter() - t1) * 1000
@@ -287,6 +252,24 @@ class Retriever:
         if agree is not None:
             legs.append(agree)
         return Fused(tuple(legs), limit=k, k=self.rrf_k, captioned_only=captioned_only)
+
+    def _likely(
+        self,
+        read: Sequence[ProductText],
+        vecs: np.ndarray,
+        exacts: Sequence[Sequence[Hit]],
+        filters: Filters,
+    ) -> list[list[Hit]]:
+        """Per text without an exact caption match, the photos without a real caption by the
+        likelihood of its attributes (empty for the others, or with ``likelihood`` off)."""
+        requests = {
+            i: likelihood_request(p.attributes, v, filters=filters)
+            for i, (p, v, e) in enumerate(zip(read, vecs, exacts, strict=True))
+            if self.likelihood and self.agreement and not e
+        }
+        wanted = {i: r for i, r in requests.items() if r is not None}
+        found = dict(zip(wanted, fuse(self.store, list(wanted.values())), strict=True))
+        return [by_likelihood(found.get(i, []), p.attributes) for i, p in enumerate(read)]
 
     def _lookalikes(
         self,

@@ -71,6 +71,7 @@ def _retriever(args: argparse.Namespace) -> Iterator:
             encoders_for(settings, store).query,
             look=settings.look,
             agreement=settings.attribute_agreement,
+            likelihood=settings.attribute_likelihood,
         )
 
 

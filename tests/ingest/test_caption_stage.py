@@ -21,8 +21,12 @@ from tests.conftest import make_catalog
 UNCAPTIONED = ["sub/1007.jpg", "1008.jpg", "1009.jpg"]
 
 
+LIKELY = {"color": {"黑色": 0.8, "藏青色": 0.15}, "category": {"衬衫": 0.9}, "bogus": {"x": 1.0}}
+
+
 class FakeCaptioner:
-    """Proposes "男士黑色衬衫" with predicted colour and gender; records what it saw."""
+    """Proposes "男士黑色衬衫" with predicted colour and gender (and plausible values, one of an
+    unknown field); records what it saw."""
 
     def __init__(self, name: str = "fake-v1") -> None:
         self.name = name
@@ -30,7 +34,7 @@ class FakeCaptioner:
 
     def caption(self, images, image_vectors):
         self.seen += [(im.size, v) for im, v in zip(images, image_vectors, strict=True)]
-        return [Generated("男士黑色衬衫", {"color": "黑", "gender": "男"}) for _ in images]
+        return [Generated("男士黑色衬衫", {"color": "黑", "gender": "男"}, LIKELY) for _ in images]
 
 
 @pytest.fixture
@@ -69,6 +73,8 @@ def test_uncaptioned_photos_get_a_generated_caption_and_real_ones_are_never_touc
                 "category": "衬衫",
             }
             assert p.payload["attribute_source"] == "predicted"
+            assert p.payload["likely"] == {k: v for k, v in LIKELY.items() if k != "bogus"}
+            assert p.payload["plausible"] == {"color": ["黑色", "藏青色"], "category": ["衬衫"]}
             assert np.allclose(p.vectors[CAPTION], expected, atol=1e-5)
             assert p.vectors[KEYWORDS].indices == sparse_vector("男士黑色衬衫").indices
             assert any(np.allclose(v, p.vectors[IMAGE], atol=1e-5) for _, v in fake.seen)
@@ -108,6 +114,7 @@ def test_a_real_caption_added_later_replaces_the_generated_one(cat, tmp_path, ti
         p = store.get_file("1009.jpg", [CAPTION])
         assert p.caption == "Quillon女士红色连衣裙" and p.payload["caption_source"] == "caption"
         assert "captioner" not in p.payload and p.payload["attribute_source"] == "caption"
+        assert "likely" not in p.payload and "plausible" not in p.payload
         assert p.payload["attributes"]["color"] == "红色"
         expected = tiny_encoder.encode_texts(["Quillon女士红色连衣裙"])[0]
         assert np.allclose(p.vectors[CAPTION], expected, atol=1e-5)

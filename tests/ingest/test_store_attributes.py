@@ -211,3 +211,73 @@ def test_agreement_leg_respects_the_search_filters(store):
     assert "gen.jpg" not in [h.file for h in annotated]
     bare = store.search(Search((leg,), limit=5, uncaptioned_only=True))
     assert [h.file for h in bare] == ["gen.jpg"]
+
+
+LIKELY_POINTS = [
+    # A surely-a-shirt photo whose colour is uncertain, and a surely-black photo that may be
+    # a T-shirt: the text "男士黑色衬衫" is more likely for the first (0.9·0.6 vs 0.35·0.95).
+    point(
+        "shirt.jpg",
+        (0, 0, 1, 0.2),
+        "男士衬衫",
+        {"gender": "男士", "category": "衬衫"},
+        "generated",
+        likely={
+            "category": {"衬衫": 0.9, "T恤": 0.1},
+            "color": {"黑色": 0.6, "藏青色": 0.4},
+            "gender": {"男士": 0.97},
+        },
+    ),
+    point(
+        "tee.jpg",
+        (0, 0, 1, 0.1),
+        "男士黑色T恤",
+        {"gender": "男士", "color": "黑色", "category": "T恤"},
+        "generated",
+        likely={
+            "category": {"T恤": 0.6, "衬衫": 0.35},
+            "color": {"黑色": 0.95},
+            "gender": {"男士": 0.98},
+        },
+    ),
+    point(
+        "dress2.jpg",
+        (0, 0, 1, 0),
+        "女士红色连衣裙",
+        {"gender": "女士", "color": "红色"},
+        "generated",
+        likely={"category": {"连衣裙": 0.99}, "color": {"红色": 0.9}, "gender": {"女士": 0.99}},
+    ),
+]
+
+
+def test_plausible_values_are_stored_and_filter_an_agreement_pool(backend_name, tmp_path):
+    from service.answering.likelihood import by_likelihood, likelihood_request
+
+    s = products(backend_name, tmp_path, indexes=True)
+    try:
+        s.upsert(LIKELY_POINTS)
+        payload = s.get([point_id("tee.jpg")])[0].payload
+        assert payload["likely"]["color"] == {"黑色": 0.95}
+        assert payload["plausible"]["category"] == ["T恤", "衬衫"]
+        title = {"gender": "男士", "color": "黑色", "category": "衬衫"}
+        # Every candidate holds at least two of the three values as plausible: the dress and
+        # the photos a captioner never looked at (no plausible values) are not gathered.
+        agree = Agree(tuple((f, v, 1.0) for f, v in title.items()), min_count=2, key="plausible")
+        pool = s.search(
+            Search((Leg(unit(0, 0, 1, 0), IMAGE, 10, agree=agree),), 10, uncaptioned_only=True)
+        )
+        assert sorted(h.file for h in pool) == ["shirt.jpg", "tee.jpg"]
+        assert all(h.likely for h in pool)
+        request = likelihood_request(title, unit(0, 0, 1, 0))
+        assert request is not None
+        ranked = by_likelihood(s.search(request._search(request.legs, request.limit)), title)
+        assert [h.file for h in ranked] == ["shirt.jpg", "tee.jpg"]
+        assert ranked[0].score == pytest.approx(0.901 * 0.601 * 0.971, rel=1e-3)
+    finally:
+        s.close()
+
+
+@pytest.fixture(params=["edge", "server"])
+def backend_name(request):
+    return request.param

@@ -12,7 +12,13 @@ import pytest
 
 from ingest.images import Preprocess
 from ingest.models.fingerprint import local_revision
-from ingest.vqa.captioner import HeadsCaptioner, caption_style, compose
+from ingest.vqa.captioner import (
+    LIKELY_FLOOR,
+    LIKELY_TOP,
+    HeadsCaptioner,
+    caption_style,
+    compose,
+)
 from ingest.vqa.fit import HeadsConfig
 from ingest.vqa.heads import BASE, HEADS_JSON, HEADS_WEIGHTS, AnswerHeads, HeadsError
 from ingest.vqa.pixelnet import PixelNetConfig
@@ -71,6 +77,14 @@ def test_the_captioner_writes_the_confident_fields_in_the_catalog_style(syntheti
     for g in proposals:
         assert set(g.attributes) == {"color"} and g.caption == g.attributes["color"]
         assert g.attributes["color"] in heads.vocabulary.of("color")
+        # Every field the heads know is proposed with its plausible values, the type too,
+        # though no type is confident enough for the caption.
+        assert {"color", "category"} <= set(g.likely)
+        for dist in g.likely.values():
+            probs = list(dist.values())
+            assert 1 <= len(dist) <= LIKELY_TOP and probs == sorted(probs, reverse=True)
+            assert min(probs) >= LIKELY_FLOOR and sum(probs) <= 1.0 + 1e-3
+        assert next(iter(g.likely["color"])) == g.attributes["color"]
     assert compose(
         {"category": "衬衫", "gender": "男士", "color": "黑色"}, heads.caption_style
     ) == ("男士黑色衬衫")
@@ -113,7 +127,7 @@ def test_heads_only_trains_a_downloaded_model_the_same_way_twice(tiny_clip_dir, 
     captioner = HeadsCaptioner.from_model_dir(model)
     heads = AnswerHeads.load(model)
     assert captioner is not None and heads is not None
-    assert captioner.name.startswith("vqa-heads:") and heads.digest[:16] in captioner.name
+    assert captioner.name.startswith("vqa-heads/") and heads.digest[:16] in captioner.name
     assert len(captioner.caption([photo((30, 30, 200))], np.zeros((1, 16), np.float32))) == 1
     assert HeadsCaptioner.from_model_dir(tiny_clip_dir) is None
     not_a_model = tmp_path / "notes"
