@@ -1,4 +1,5 @@
-"""Retrieve questions answered with and without attribute agreement, on one indexed catalog.
+"""Retrieve questions answered with and without attribute agreement and attribute likelihood,
+on one indexed catalog.
 
     python bench/retrieve_agreement.py --data-dir DIR --clip-model M --queries query.json \\
         --truth answers.json [--variant NAME=OPTIONS ...]
@@ -7,7 +8,9 @@ Each retrieve question of ``query.json`` is answered as ``tuwen answer`` answers
 its product text searched with exact caption matches first and their look-alikes), once per
 variant of the :class:`~service.answering.retrieve.Retriever` options; R@1/5/10 are the share
 of questions whose first accepted image (``answers.json``) ranks within 1/5/10. Prints one
-JSON line per variant. Default variants: ``off`` (``agreement=False``) and ``on``.
+JSON line per variant. Default variants: ``off`` (``agreement=False``: neither, the title is
+not parsed), ``agreement`` (``likelihood=False``: the agreement leg and lead only) and ``on``
+(both).
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ from ingest.store import open_store  # noqa: E402
 from service.answering.answerer import Answerer  # noqa: E402
 from service.answering.retrieve import Retriever  # noqa: E402
 
-VARIANTS = {"off": {"agreement": False}, "on": {"agreement": True}}
+VARIANTS = {
+    "off": {"agreement": False},
+    "agreement": {"agreement": True, "likelihood": False},
+    "on": {"agreement": True, "likelihood": True},
+}
 
 
 def recall(ranks: list[int | None], k: int) -> float:
