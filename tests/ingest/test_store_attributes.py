@@ -213,41 +213,21 @@ def test_agreement_leg_respects_the_search_filters(store):
     assert [h.file for h in bare] == ["gen.jpg"]
 
 
+def guessed(file: str, image, caption: str, likely: dict) -> PointData:
+    """A photo a captioner looked at: its best guesses are its attributes."""
+    best = {f: next(iter(d)) for f, d in likely.items()}
+    return point(file, image, caption, best, "generated", likely=likely)
+
+
+# A surely-a-shirt photo whose colour is uncertain, and a surely-black photo that may be a
+# T-shirt: the text "男士黑色衬衫" is more likely for the first (0.9·0.6 vs 0.35·0.95).
+SHIRT = {"category": {"衬衫": 0.9, "T恤": 0.1}, "color": {"黑色": 0.6, "藏青色": 0.4}}
+TEE = {"category": {"T恤": 0.6, "衬衫": 0.35}, "color": {"黑色": 0.95}}
+DRESS = {"category": {"连衣裙": 0.99}, "color": {"红色": 0.9}, "gender": {"女士": 0.99}}
 LIKELY_POINTS = [
-    # A surely-a-shirt photo whose colour is uncertain, and a surely-black photo that may be
-    # a T-shirt: the text "男士黑色衬衫" is more likely for the first (0.9·0.6 vs 0.35·0.95).
-    point(
-        "shirt.jpg",
-        (0, 0, 1, 0.2),
-        "男士衬衫",
-        {"gender": "男士", "category": "衬衫"},
-        "generated",
-        likely={
-            "category": {"衬衫": 0.9, "T恤": 0.1},
-            "color": {"黑色": 0.6, "藏青色": 0.4},
-            "gender": {"男士": 0.97},
-        },
-    ),
-    point(
-        "tee.jpg",
-        (0, 0, 1, 0.1),
-        "男士黑色T恤",
-        {"gender": "男士", "color": "黑色", "category": "T恤"},
-        "generated",
-        likely={
-            "category": {"T恤": 0.6, "衬衫": 0.35},
-            "color": {"黑色": 0.95},
-            "gender": {"男士": 0.98},
-        },
-    ),
-    point(
-        "dress2.jpg",
-        (0, 0, 1, 0),
-        "女士红色连衣裙",
-        {"gender": "女士", "color": "红色"},
-        "generated",
-        likely={"category": {"连衣裙": 0.99}, "color": {"红色": 0.9}, "gender": {"女士": 0.99}},
-    ),
+    guessed("shirt.jpg", (0, 0, 1, 0.2), "男士衬衫", {**SHIRT, "gender": {"男士": 0.97}}),
+    guessed("tee.jpg", (0, 0, 1, 0.1), "男士黑色T恤", {**TEE, "gender": {"男士": 0.98}}),
+    guessed("dress2.jpg", (0, 0, 1, 0), "女士红色连衣裙", DRESS),
 ]
 
 
