@@ -18,8 +18,9 @@ cannot tell apart.
 The candidates are gathered in the store: photos without a real caption holding at least all
 but ``slack`` of the text's values as plausible (the indexed ``plausible.<field>``), nearest to
 the text's CLIP vector, at most ``pool`` of them; they are scored here. On catalog-dev's
-retrieve questions whose only accepted photos have no caption (87), ranking those photos by
-this score puts an accepted one first for 33, against 9 for the fused text ranking.
+retrieve questions whose only accepted photos have no caption (87), with a 40-epoch
+from-scratch CLIP and its answer heads, ranking the photos without a caption by this score put
+an accepted one first for 33, against 9 for the fused text ranking and its look-alikes.
 """
 
 from __future__ import annotations
