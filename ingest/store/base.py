@@ -90,13 +90,12 @@ class Store(Faceted, Grouped):
         """A filter of conditions; ``min_should``: (conditions, how many must hold)."""
 
     @abc.abstractmethod
-    def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
+    def _nearest(self, leg: Leg, limit: int, flt: Any, fields: list[str]) -> Any:
         """A request for the ``limit`` best points of one leg (filtered by ``flt``; an
-        agreement leg's formula over its filtered prefetch), returning
-        :data:`RETURNED_PAYLOAD`."""
+        agreement leg's formula over its filtered prefetch), returning the payload ``fields``."""
 
     @abc.abstractmethod
-    def _fused(self, s: Search, flts: list) -> Any:
+    def _fused(self, s: Search, flts: list, fields: list[str]) -> Any:
         """A request fusing the legs of ``s`` with RRF, leg ``i`` filtered by ``flts[i]``."""
 
     @abc.abstractmethod
@@ -352,9 +351,10 @@ class Store(Faceted, Grouped):
             self._filter(s.captioned_only, s.exclude_ids, s.uncaptioned_only, leg) for leg in s.legs
         ]
         flts = self._narrowed(flts, s.filters)  # the attribute filter (ingest.store.facets)
+        fields = [*RETURNED_PAYLOAD, *s.payload]
         if len(s.legs) == 1:
-            return self._nearest(s.legs[0], s.limit, flts[0])
-        return self._fused(s, flts)
+            return self._nearest(s.legs[0], s.limit, flts[0], fields)
+        return self._fused(s, flts, fields)
 
     def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         """Run several searches at once; one ranked hit list per search.

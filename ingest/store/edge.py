@@ -25,7 +25,7 @@ from ingest.store.config import (
     search_params,
 )
 from ingest.store.readahead import read_ahead
-from ingest.store.records import RETURNED_PAYLOAD, StoreLocked
+from ingest.store.records import StoreLocked
 from ingest.store.schema import (
     CAPTION,
     IMAGE,
@@ -228,18 +228,18 @@ class EdgeStore(Store):
         )
         return self._formula(leg), [pool]
 
-    def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
+    def _nearest(self, leg: Leg, limit: int, flt: Any, fields: list[str]) -> Any:
         query, pool = self._stage(leg, limit, flt)
         return self._qe.QueryRequest(
             limit=limit,
             query=query,
             prefetches=pool,
             filter=None if pool else flt,
-            with_payload=RETURNED_PAYLOAD,
+            with_payload=fields,
             params=None if pool else self._params(leg),
         )
 
-    def _fused(self, s: Search, flts: list) -> Any:
+    def _fused(self, s: Search, flts: list, fields: list[str]) -> Any:
         qe = self._qe
         prefetches = []
         for leg, flt in zip(s.legs, flts, strict=True):
@@ -254,9 +254,7 @@ class EdgeStore(Store):
                 )
             )
         rrf = qe.Fusion.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None)
-        return qe.QueryRequest(
-            limit=s.limit, prefetches=prefetches, query=rrf, with_payload=RETURNED_PAYLOAD
-        )
+        return qe.QueryRequest(limit=s.limit, prefetches=prefetches, query=rrf, with_payload=fields)
 
     def _upsert(self, points: Sequence[PointData]) -> None:
         qe = self._qe

@@ -10,13 +10,10 @@ from ingest.keywords import SparseVector
 from ingest.models.fingerprint import Fingerprint
 from ingest.store.schema import StoredPoint
 
-RETURNED_PAYLOAD = [
-    "file",
-    "caption",
-    "caption_source",
-    "attributes",
-    "likely",
-]  # what a hit carries
+RETURNED_PAYLOAD = ["file", "caption", "caption_source", "attributes"]  # what a hit carries
+#: A photo's plausible values with their probabilities, returned only when a search asks
+#: (:attr:`~ingest.store.schema.Search.payload`).
+LIKELY = "likely"
 
 
 class StoreError(RuntimeError):

@@ -219,6 +219,7 @@ class Search:
     rrf_k: int = 60
     weights: tuple[float, ...] | None = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # attribute filter: facets.as_filters
+    payload: tuple[str, ...] = ()  # returned besides RETURNED_PAYLOAD (e.g. ``likely``)
 
 
 def collection_metadata(fingerprint: Fingerprint) -> dict:

@@ -17,7 +17,7 @@ from ingest.store.config import (
     server_index_schema,
     server_vector,
 )
-from ingest.store.records import RETURNED_PAYLOAD, StoreError
+from ingest.store.records import StoreError
 from ingest.store.schema import (
     CAPTION,
     IMAGE,
@@ -216,21 +216,19 @@ class ServerStore(Store):
         )
         return {"query": self._formula(leg), "prefetch": [pool]}
 
-    def _nearest(self, leg: Leg, limit: int, flt: Any) -> Any:
+    def _nearest(self, leg: Leg, limit: int, flt: Any, fields: list[str]) -> Any:
         return self._m.QueryRequest(
-            limit=limit, with_payload=RETURNED_PAYLOAD, **self._stage(leg, limit, flt)
+            limit=limit, with_payload=fields, **self._stage(leg, limit, flt)
         )
 
-    def _fused(self, s: Search, flts: list) -> Any:
+    def _fused(self, s: Search, flts: list, fields: list[str]) -> Any:
         m = self._m
         prefetch = [
             m.Prefetch(limit=leg.limit, **self._stage(leg, leg.limit, flt, rescore=False))
             for leg, flt in zip(s.legs, flts, strict=True)
         ]
         rrf = m.RrfQuery(rrf=m.Rrf(k=s.rrf_k, weights=list(s.weights) if s.weights else None))
-        return m.QueryRequest(
-            prefetch=prefetch, query=rrf, limit=s.limit, with_payload=RETURNED_PAYLOAD
-        )
+        return m.QueryRequest(prefetch=prefetch, query=rrf, limit=s.limit, with_payload=fields)
 
     def _upsert(self, points: Sequence[PointData]) -> None:
         m = self._m

@@ -91,7 +91,7 @@ def agreement_leg(
         The leg, or ``None`` when the text states no attribute.
     """
     weights = WEIGHTS if weights is None else weights
-    identity = _identity(product.attributes)
+    identity = identifying(product.attributes)
     if not identity:
         return None
     values = tuple(
@@ -105,8 +105,9 @@ def agreement_leg(
     return Leg(vector, IMAGE, limit, agree=agree)
 
 
-def _identity(attributes: Mapping[str, str]) -> dict[str, str]:
-    return {f: v for f, v in attributes.items() if f in FIELDS}
+def identifying(attributes: Mapping[str, str]) -> dict[str, str]:
+    """The identifying attributes of a text (:data:`~ingest.attributes.FIELDS`)."""
+    return {f: v for f, v in attributes.items() if f in FIELDS and v}
 
 
 def agreeing(hits: Sequence[Hit], attributes: Mapping[str, str], least: int = 2) -> list[Hit]:
@@ -120,7 +121,7 @@ def agreeing(hits: Sequence[Hit], attributes: Mapping[str, str], least: int = 2)
     Returns:
         Those hits, in order.
     """
-    if len(_identity(attributes)) < least:
+    if len(identifying(attributes)) < least:
         return []
     return [h for h in hits if h.caption_source == "caption" and agrees_with(h, attributes)]
 
@@ -137,5 +138,5 @@ def agrees_with(hit: Hit, attributes: Mapping[str, str]) -> bool:
         ``True`` when the text states an identifying attribute and the hit agrees on all.
     """
     stored = hit.attributes or {}
-    identity = _identity(attributes)
+    identity = identifying(attributes)
     return bool(identity) and all(stored.get(f) == v for f, v in identity.items())

@@ -34,6 +34,7 @@ class Fused:
         uncaptioned_only: Only photos without a caption.
         exclude_ids: Point ids never returned.
         filters: Attribute filter (:func:`ingest.store.facets.as_filters`) on every leg.
+        payload: Payload fields the hits carry besides the usual ones (``likely``).
     """
 
     legs: tuple[Leg, ...]
@@ -44,6 +45,7 @@ class Fused:
     uncaptioned_only: bool = False
     exclude_ids: tuple[str, ...] = ()
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    payload: tuple[str, ...] = ()
 
     def _search(self, legs: tuple[Leg, ...], limit: int) -> Search:
         return Search(
@@ -54,6 +56,7 @@ class Fused:
             exclude_ids=self.exclude_ids,
             rrf_k=self.k,
             filters=self.filters,
+            payload=self.payload,
         )
 
 

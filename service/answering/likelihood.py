@@ -29,24 +29,21 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ingest.attributes import FIELDS
 from ingest.hits import Hit
 from ingest.store import IMAGE, Agree, Leg
 from ingest.store.facets import Filters
+from ingest.store.records import LIKELY
+from service.answering.agreement import identifying
 from service.answering.fusion import Fused
 
 #: Probability added to every field's, so one field the photo does not hold as plausible
 #: lowers its score without ruling it out.
 EPSILON = 1e-3
-#: Candidates gathered per text.
-POOL = 400
+#: Candidates asked for per text; the store reads twice a search's limit to order its ties
+#: (:meth:`ingest.store.Store.search_batch`), so up to 400 are gathered and scored.
+POOL = 200
 #: The key of the plausible values in the payload.
 PLAUSIBLE = "plausible"
-
-
-def identifying(attributes: Mapping[str, str]) -> dict[str, str]:
-    """The text's identifying attributes (:data:`~ingest.attributes.FIELDS`)."""
-    return {f: v for f, v in attributes.items() if f in FIELDS and v}
 
 
 def likelihood_request(
@@ -62,7 +59,7 @@ def likelihood_request(
     Args:
         attributes: The text's parsed attributes.
         vector: Its CLIP text vector (the nearest candidates are gathered first).
-        pool: Most candidates.
+        pool: Candidates asked for (the store gathers twice as many: see :data:`POOL`).
         slack: A candidate may lack this many of the text's values among its plausible ones.
         filters: The search's attribute filter.
 
@@ -79,6 +76,7 @@ def likelihood_request(
         limit=pool,
         uncaptioned_only=True,
         filters=filters,
+        payload=(LIKELY,),
     )
 
 

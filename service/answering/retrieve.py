@@ -66,7 +66,8 @@ class Retriever:
             two) lead instead, in fused order, and seed the look-alikes.
         likelihood: With ``lookalikes`` and no exact caption match, the photos without a
             real caption follow (after the agreeing annotated products), ranked by how likely
-            the text's attributes are for them (:mod:`service.answering.likelihood`).
+            the text's attributes are for them (:mod:`service.answering.likelihood`); the
+            title is read into attributes only with ``agreement`` on.
         query_cache: Query text vectors kept in an LRU cache (``TUWEN_QUERY_CACHE``;
             :mod:`service.answering.query_cache`); 0 = none.
     """

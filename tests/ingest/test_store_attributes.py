@@ -248,7 +248,13 @@ def test_plausible_values_are_stored_and_filter_an_agreement_pool(backend_name, 
             Search((Leg(unit(0, 0, 1, 0), IMAGE, 10, agree=agree),), 10, uncaptioned_only=True)
         )
         assert sorted(h.file for h in pool) == ["shirt.jpg", "tee.jpg"]
-        assert all(h.likely for h in pool)
+        assert not any(h.likely for h in pool)  # returned only when a search asks for them
+        asked = Search((Leg(unit(0, 0, 1, 0), IMAGE, 10),), 10, payload=("likely",))
+        assert {h.file for h in s.search(asked) if h.likely} == {
+            "shirt.jpg",
+            "tee.jpg",
+            "dress2.jpg",
+        }
         request = likelihood_request(title, unit(0, 0, 1, 0))
         assert request is not None
         ranked = by_likelihood(s.search(request._search(request.legs, request.limit)), title)
