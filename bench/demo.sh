@@ -7,9 +7,10 @@
 # Each catalog keeps its own model and store, named after the caption CSV's folder:
 # models/<catalog>/clip and tuwen-data/<catalog>/.
 # With no downloadable weights here, TUWEN_CLIP_MODEL defaults to a model trained from scratch
-# on the catalog, made once, with its answer heads: a set number of epochs (TRAIN_EPOCHS, default 40), seeded, in
-# float32, so every machine trains the same model (a slower one takes longer, it does not get a
-# worse model). TRAIN_MINUTES optionally caps the training's wall time. Set TUWEN_CLIP_MODEL to a
+# on the catalog, made once, with its answer heads: a set number of epochs (TRAIN_EPOCHS, default
+# 40), seeded and --reproducible (float32, 2 threads, the AVX2 code paths), so every machine trains
+# the same model (a slower one takes longer, it does not get a worse model). TRAIN_MINUTES
+# optionally caps the training's wall time (and then the model depends on the machine's speed). Set TUWEN_CLIP_MODEL to a
 # real or fine-tuned model to skip the training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +25,10 @@ if [ -z "${TUWEN_CLIP_MODEL:-}" ]; then
   export TUWEN_CLIP_MODEL=models/$CATALOG/clip
   if [ ! -f "$TUWEN_CLIP_MODEL/config.json" ]; then
     .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --from-scratch \
-      --epochs "${TRAIN_EPOCHS:-40}" --precision fp32 --seed 0 \
+      --epochs "${TRAIN_EPOCHS:-40}" --reproducible --seed 0 \
       ${TRAIN_MINUTES:+--minutes "$TRAIN_MINUTES"} --out "$TUWEN_CLIP_MODEL"
   elif [ ! -f "$TUWEN_CLIP_MODEL/vqa_heads.json" ]; then  # a model trained before answer heads existed
-    .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --heads-only --out "$TUWEN_CLIP_MODEL"
+    .venv/bin/tuwen finetune --images "$IMAGES" --captions "$CAPTIONS" --heads-only --reproducible --out "$TUWEN_CLIP_MODEL"
   fi
 fi
 # Photos are read again at answer time for their colour features (the VQA stage).

@@ -97,8 +97,19 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
         help="autocast dtype; auto: bf16/fp16 on CUDA, on CPU the faster of bf16 and fp32",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--threads", type=int, help="CPU threads (default: measured at the start)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads (default: every core, one less per core other processes keep busy; "
+        "2 with --reproducible)",
+    )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--reproducible",
+        action="store_true",
+        help="the same weights on every x86 machine: float32 on the CPU, a fixed thread count "
+        "and the AVX2 code paths of torch, oneDNN and MKL (as fast as AVX-512 in float32 here)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_finetune)
@@ -144,6 +155,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        reproducible=args.reproducible,
         heads=not args.no_heads,
         pixel_epochs=args.pixel_epochs,
         progress=not args.quiet,
@@ -183,13 +195,19 @@ def _heads_only(args: argparse.Namespace) -> int:
             f"--heads-only: {args.out} is not a model directory (no config.json); point --out "
             "at a saved CLIP model, e.g. one downloaded with `huggingface-cli download`"
         )
+    threads = args.threads
+    if args.reproducible:
+        from ingest.training.reproducible import THREADS, pin_cpu_kernels
+
+        pin_cpu_kernels()
+        threads = threads or THREADS
     try:
         heads = train_heads(
             args.out,
             args.images,
             args.captions,
-            config=HeadsConfig.of(args.holdout, args.pixel_epochs, args.seed),
-            device=args.device,
+            config=HeadsConfig.of(args.holdout, args.pixel_epochs, args.seed, threads=threads),
+            device="cpu" if args.reproducible and args.device == "auto" else args.device,
             progress=not args.quiet,
         )
     except (ModelNotFound, ValueError) as e:  # a CatalogError is a ValueError

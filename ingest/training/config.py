@@ -46,6 +46,8 @@ class FinetuneConfig:
         threads: CPU threads (``None``: measured at the start: all cores, or one when
             another process keeps a core busy and the extra thread only waits for it).
         seed: Random seed (model init, shuffling, augmentation).
+        reproducible: The same weights on every x86 machine (:mod:`ingest.training.reproducible`):
+            float32 on the CPU, ``threads`` fixed (default 2) and the AVX2 code paths.
         heads: After the contrastive epochs, train the answer heads on the saved model's
             frozen image vectors (:mod:`ingest.vqa.train`; same hold-out) and save them in
             ``out``.
@@ -76,6 +78,7 @@ class FinetuneConfig:
     device: str = "auto"
     threads: int | None = None
     seed: int = 0
+    reproducible: bool = False
     heads: bool = True
     pixel_epochs: int = 30
     progress: bool = True
@@ -149,8 +152,18 @@ class FinetuneResult:
 
 
 def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
-    """Fill the settings whose default depends on training from scratch or from a base."""
+    """Fill the settings whose default depends on training from scratch or from a base, or
+    on a reproducible run."""
     scratch = config.from_scratch
+    if config.reproducible:
+        from ingest.training.reproducible import THREADS
+
+        config = replace(
+            config,
+            precision="fp32" if config.precision == "auto" else config.precision,
+            device="cpu" if config.device == "auto" else config.device,
+            threads=config.threads or THREADS,
+        )
     return replace(
         config,
         lr=config.lr if config.lr is not None else (1e-3 if scratch else 1e-5),
@@ -181,6 +194,14 @@ def check_config(config: FinetuneConfig) -> None:
         v = getattr(config, name)
         if v is not None and v < 1:
             raise FinetuneError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.reproducible and config.precision != "fp32":
+        raise FinetuneError(
+            "--reproducible trains in float32; drop --precision " + config.precision
+        )
+    if config.reproducible and config.device != "cpu":
+        raise FinetuneError(
+            f"--reproducible trains on the CPU; drop --device {config.device} (or give cpu)"
+        )
     if config.minutes is not None and config.minutes <= 0:
         raise FinetuneError("--minutes must be positive")
     if not 0 <= config.holdout < 1:

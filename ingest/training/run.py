@@ -42,6 +42,7 @@ from ingest.training.epoch import (
 from ingest.training.loss import ClipLoss
 from ingest.training.model import Trainable, build_scratch, freeze_layers, load_base
 from ingest.training.precision import Precision, grad_scaler
+from ingest.training.reproducible import pin_cpu_kernels
 from ingest.training.schedule import Budget, cosine_lr
 from ingest.training.threads import CpuThreads
 
@@ -66,6 +67,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     deadline = t_start + config.minutes * 60 if config.minutes else None
     config = resolve_defaults(config)
     check_config(config)
+    # Before any tensor operation: torch reads its kernels' instruction set at the first.
+    kernels = pin_cpu_kernels() if config.reproducible else None
     out = Path(config.out)
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").exists())
@@ -152,6 +155,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             "device": str(device),
             "precision": trainer.precision.name,
             "threads": threads.used(),
+            "cpu_kernels": kernels or torch.backends.cpu.get_cpu_capability(),
             "steps_per_epoch": steps_per_epoch,
             "batch_size_used": batch,
             "vocab_size": len(data.trainable.tokenizer),
@@ -172,7 +176,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
             out,
             config.images,
             config.captions,
-            config=HeadsConfig.of(config.holdout, config.pixel_epochs, config.seed),
+            config=HeadsConfig.of(
+                config.holdout, config.pixel_epochs, config.seed, threads=config.threads
+            ),
             device=str(device),
             progress=config.progress,
             deadline=deadline,

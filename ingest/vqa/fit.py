@@ -57,10 +57,16 @@ class HeadsConfig:
     pixel_net: PixelNetConfig | None = PixelNetConfig()
 
     @classmethod
-    def of(cls, holdout: float, pixel_epochs: int, seed: int = 0) -> HeadsConfig:
+    def of(
+        cls, holdout: float, pixel_epochs: int, seed: int = 0, threads: int | None = None
+    ) -> HeadsConfig:
         """The settings ``tuwen finetune`` trains with: its hold-out share, the pixel
-        network's epochs (0: none) and seed."""
-        net = PixelNetConfig(epochs=pixel_epochs, seed=seed) if pixel_epochs > 0 else None
+        network's epochs (0: none), seed and threads (``None``: every core)."""
+        net = (
+            PixelNetConfig(epochs=pixel_epochs, seed=seed, threads=threads or 0)
+            if pixel_epochs > 0
+            else None
+        )
         return cls(holdout=holdout, pixel_net=net)
 
 
