@@ -69,6 +69,12 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     check_config(config)
     # Before any tensor operation: torch reads its kernels' instruction set at the first.
     kernels = pin_cpu_kernels() if config.reproducible else None
+    if config.reproducible and config.minutes:
+        log.warning(
+            "--minutes %s: a run the limit stops early depends on this machine's speed, "
+            "--reproducible or not (training.json's `stopped` says which limit ended it)",
+            config.minutes,
+        )
     out = Path(config.out)
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").exists())
