@@ -13,9 +13,14 @@ and after a few thousand steps the model itself:
 
 A reproducible run fixes all three: float32, a fixed thread count (:data:`THREADS` unless
 ``--threads`` says otherwise) and the AVX2 code paths of all three libraries, which every
-x86-64 machine of the last decade has. Measured on the 2-core dev machine (AVX-512 with
-BF16/VNNI): 3 float32 epochs of the from-scratch model on catalog-dev took 65.9 s pinned to
-AVX2 and 70.4 s with AVX-512, so pinning costs nothing there.
+x86-64 machine of the last decade has. The price, on the 2-core dev machine (AVX-512 with
+BF16/VNNI; ``bench/reproducible_cost.py``, float32, 2 threads): a step of the from-scratch
+CLIP takes 1.02× its AVX-512 time (its matmuls), a step of the answer heads' pixel network
+1.64× (its convolutions), about 6 more minutes of the main job's 40-epoch training.
+
+Not pinned: the int8 image tower the answer heads embed the photos with (ONNX Runtime or
+OpenVINO) picks its own int8 kernels, VNNI or not, so across such machines the heads may
+still differ in the last bits.
 """
 
 from __future__ import annotations
