@@ -76,3 +76,30 @@ def test_the_same_weights_with_or_without_avx512(tmp_path):
     settings = json.loads((tmp_path / "native" / "training.json").read_text())["settings"]
     assert settings["cpu_kernels"] == "AVX2" and settings["threads"] == [THREADS]
     assert settings["reproducible"] is True and settings["precision"] == "fp32"
+
+
+def test_heads_only_reproducible_pins_the_kernels_and_fixes_the_threads(
+    tiny_clip_dir, tmp_path, monkeypatch
+):
+    import ingest.training.reproducible as reproducible
+    import ingest.vqa.train as vqa_train
+    from service.cli import main
+
+    calls: dict = {}
+    monkeypatch.setattr(reproducible, "pin_cpu_kernels", lambda: calls.setdefault("pinned", 1))
+    monkeypatch.setattr(vqa_train, "summary", lambda report: "answer heads")
+
+    class Trained:
+        report: dict = {}
+
+    def train_heads(model_dir, images, captions, *, config, device, progress):
+        calls.update(threads=config.pixel_net.threads, device=device)
+        return Trained()
+
+    monkeypatch.setattr(vqa_train, "train_heads", train_heads)
+    argv = ["finetune", "--heads-only", "--out", str(tiny_clip_dir), "--images", "i"]
+    assert main([*argv, "--captions", "c.csv", "--reproducible", "-q"]) == 0
+    assert calls == {"pinned": 1, "threads": THREADS, "device": "cpu"}
+    calls.clear()
+    assert main([*argv, "--captions", "c.csv", "-q"]) == 0
+    assert calls == {"threads": 0, "device": "auto"}  # every core, the device setting
