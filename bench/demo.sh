@@ -10,8 +10,8 @@
 # on the catalog, made once, with its answer heads: a set number of epochs (TRAIN_EPOCHS, default
 # 40), seeded and --reproducible (float32, 2 threads, the AVX2 code paths), so every machine trains
 # the same model (a slower one takes longer, it does not get a worse model). TRAIN_MINUTES
-# optionally caps the training's wall time (and then the model depends on the machine's speed). Set TUWEN_CLIP_MODEL to a
-# real or fine-tuned model to skip the training.
+# optionally caps the training's wall time (and then the model depends on the machine's speed).
+# Set TUWEN_CLIP_MODEL to a real or fine-tuned model to skip the training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data/catalog-dev
