@@ -196,19 +196,23 @@ def _heads_only(args: argparse.Namespace) -> int:
             f"--heads-only: {args.out} is not a model directory (no config.json); point --out "
             "at a saved CLIP model, e.g. one downloaded with `huggingface-cli download`"
         )
-    threads = args.threads
+    threads, device = args.threads, args.device
+    if threads is not None and threads < 1:
+        raise CliError("--threads must be at least 1")
     if args.reproducible:
-        from ingest.training.reproducible import THREADS, pin_cpu_kernels
+        from ingest.training.reproducible import pin_cpu_kernels, run_settings
 
+        threads, device = run_settings(threads, device)
+        if device != "cpu":
+            raise CliError(f"--reproducible trains on the CPU; drop --device {device}")
         pin_cpu_kernels()
-        threads = threads or THREADS
     try:
         heads = train_heads(
             args.out,
             args.images,
             args.captions,
             config=HeadsConfig.of(args.holdout, args.pixel_epochs, args.seed, threads=threads),
-            device="cpu" if args.reproducible and args.device == "auto" else args.device,
+            device=device,
             progress=not args.quiet,
         )
     except (ModelNotFound, ValueError) as e:  # a CatalogError is a ValueError

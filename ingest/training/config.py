@@ -156,13 +156,14 @@ def resolve_defaults(config: FinetuneConfig) -> FinetuneConfig:
     on a reproducible run."""
     scratch = config.from_scratch
     if config.reproducible:
-        from ingest.training.reproducible import THREADS
+        from ingest.training.reproducible import run_settings
 
+        threads, device = run_settings(config.threads, config.device)
         config = replace(
             config,
             precision="fp32" if config.precision == "auto" else config.precision,
-            device="cpu" if config.device == "auto" else config.device,
-            threads=config.threads or THREADS,
+            device=device,
+            threads=threads,
         )
     return replace(
         config,

@@ -46,6 +46,12 @@ PINNED_ENV = {
 }
 
 
+def run_settings(threads: int | None, device: str) -> tuple[int, str]:
+    """The thread count and device of a reproducible run: ``threads`` if given, else
+    :data:`THREADS`; the CPU for ``auto`` (another device is refused by the caller)."""
+    return (THREADS if threads is None else threads), ("cpu" if device == "auto" else device)
+
+
 def pin_cpu_kernels() -> str:
     """Select the AVX2 code paths for the rest of the process and return the vector
     instructions torch's kernels use (``AVX2`` when the pinning took).

@@ -34,7 +34,11 @@ def test_a_reproducible_run_is_float32_on_the_cpu_with_fixed_threads():
 
 @pytest.mark.parametrize(
     ("kw", "message"),
-    [({"precision": "bf16"}, "--precision bf16"), ({"device": "cuda"}, "--device cuda")],
+    [
+        ({"precision": "bf16"}, "--precision bf16"),
+        ({"device": "cuda"}, "--device cuda"),
+        ({"threads": 0}, "--threads must be at least 1"),
+    ],
 )
 def test_a_reproducible_run_refuses_what_would_make_it_machine_dependent(kw, message):
     c = resolve_defaults(_config(from_scratch=True, reproducible=True, **kw))
@@ -103,3 +107,7 @@ def test_heads_only_reproducible_pins_the_kernels_and_fixes_the_threads(
     calls.clear()
     assert main([*argv, "--captions", "c.csv", "-q"]) == 0
     assert calls == {"threads": 0, "device": "auto"}  # every core, the device setting
+    calls.clear()
+    assert main([*argv, "--captions", "c.csv", "--reproducible", "--device", "cuda", "-q"]) == 1
+    assert main([*argv, "--captions", "c.csv", "--reproducible", "--threads", "0", "-q"]) == 1
+    assert calls == {}  # refused before any training
