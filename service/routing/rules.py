@@ -1,7 +1,11 @@
 """The rule router: retrieve, describe, or an attribute question.
 
 Regular expressions find multi-word patterns such as ``请匹配到与 X 最相关的图片``; jieba
-words find search verbs (so that 搭配 does not read as 配). Attribute cues are ranked: an
+words find search verbs (so that 搭配 does not read as 配). A product named with a request to
+see it (我想看看 X, X 的图片, X，请给出对应的商品图片) or after a leading search verb (请检索：X)
+is a search too, unless that text asks something or points at the photo in hand
+(:func:`names_a_product`): titles hold attribute words (休闲风格, 男士, 场合) that must not
+turn a search into an attribute question. Attribute cues are ranked: an
 explicit topic word (颜色, 面料, 场合, 风格, 性别, ...) beats a description request, which
 beats a category cue (什么商品, 什么样的), which beats a bare value word (女款, 适合,
 搭配). Among topic words the one nearest the interrogative (什么, 吗, 还是, ...) wins.
@@ -16,9 +20,12 @@ from typing import Literal
 
 from ingest.keywords import jieba_tokenizer
 from service.routing.vocabulary import (
+    ASKING,
     CATEGORY_CUE,
     DESCRIBE_CUE,
     INTERROGATIVE,
+    NAMED_RETRIEVE_PATTERNS,
+    POINTS_AT_PHOTO,
     PRODUCT_TEXT_TAIL,
     QUESTION_WORDS,
     QUOTES,
@@ -95,7 +102,19 @@ def extract_product_text(question: str) -> str | None:
             product = clean_product_text(match.group("x"))
             if product:
                 return product
+    for pattern in NAMED_RETRIEVE_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            product = clean_product_text(match.group("x"))
+            if product and names_a_product(product):
+                return product
     return None
+
+
+def names_a_product(text: str) -> bool:
+    """Whether a text taken for a product names one: it neither asks something (什么, 哪,
+    吗, ...) nor points at the photo in hand (这, 图中, 它, ...)."""
+    return not ASKING.search(text) and not POINTS_AT_PHOTO.search(text)
 
 
 def search_product_text(question: str) -> str | None:
@@ -113,6 +132,20 @@ def search_product_text(question: str) -> str | None:
         return None
     product = SEARCH_TAIL.sub("", SEARCH_LEAD.sub("", text, count=1))
     return clean_product_text(product) or None
+
+
+def leading_search(question: str) -> str | None:
+    """The product text of a question that opens with a search request (请检索：X,
+    帮我找一件 X), when that text names a product (:func:`names_a_product`).
+
+    Such a question is a search even where the product text holds attribute words (风格,
+    场合, 男士) that would otherwise make it an attribute question.
+    """
+    text = normalise(question)
+    if not SEARCH_LEAD.match(text):
+        return None
+    product = search_product_text(text)
+    return product if product and names_a_product(product) else None
 
 
 def _spans(text: str, pattern: str | re.Pattern[str]) -> list[tuple[int, int]]:
@@ -154,6 +187,8 @@ def route(question: str) -> Route:
     """
     text = normalise(question)
     product = extract_product_text(text)
+    if product is None:
+        product = leading_search(text)
     if product is not None:
         return Route("retrieve", None, product)
     topic = _topic_attribute(text)

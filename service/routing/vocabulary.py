@@ -31,7 +31,9 @@ _FIND = (
 )
 _IMG = r"(?:商品图片|商品图|图片|图像|照片|相片|图|商品|产品)"
 _REL = r"(?:最为|最|更加|更)?(?:相关|匹配|相似|相近|相符|符合|接近|对应|吻合|一致|契合)"
-_QTY = r"(?:一张|一幅|几张|一些|一件|一款|一双|一个|一条|所有)?"
+_QTY = r"(?:一张|一幅|几张|一些|一件|一款|一双|一个|一条|所有|几款|几件|几双|几个)?"
+_PHOTO = r"(?:商品图片|商品图|图片|图像|照片|相片)"
+_SHOW = r"(?:看看|看一看|看一下|瞧瞧|展示|显示|推荐|看)(?:一下)?"
 
 RETRIEVE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p)
@@ -66,6 +68,34 @@ RETRIEVE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 """Retrieve phrasings, tried in order; the group ``x`` is the product text."""
+
+NAMED_RETRIEVE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        # 我想看看 X / 给我看看 X / 展示一下 X / 推荐几款 X
+        _LEAD + _SHOW + r"\s*" + _QTY + r"\s*(?P<x>.+?)\s*(?:的\s*" + _PHOTO + r")?" + _END,
+        # X，请给出对应的商品图片 / X 相关的照片
+        r"^(?P<x>.+?)\s*[，,：:；;]?\s*(?:请|麻烦)?你?(?:帮我|给我)?"
+        + r"(?:找出|找到|给出|返回|显示|展示|列出|推荐)?\s*(?:它的|其)?"
+        + r"(?:对应|相关|相应|匹配)的?\s*"
+        + _PHOTO
+        + _END,
+        # 有没有 X 的图片
+        r"^(?:请问)?(?:有没有|有无)\s*(?P<x>.+?)\s*的?\s*" + _PHOTO + r"(?:吗|么|呀|呢)?" + _END,
+        # X 的图片
+        r"^(?P<x>.+?)\s*的\s*" + _PHOTO + r"(?:呢)?" + _END,
+    )
+)
+"""Retrieve phrasings whose only sign of a search is a product named with a request to see
+it; each applies only when that product text neither asks (:data:`ASKING`) nor points at the
+given photo (:data:`POINTS_AT_PHOTO`): 这是什么商品的图片 stays a question about the photo."""
+
+ASKING = re.compile(r"什么|啥|哪|吗|嘛|还是|是否|是不是|多少|怎样|怎么|如何|[?？]")
+"""Question words in a product text that make it a question (narrower than
+:data:`INTERROGATIVE`: 几 and 何 occur in titles, as in 几何图案)."""
+
+POINTS_AT_PHOTO = re.compile(r"这|那|图中|图里|图上|图片|照片|它|该|此")
+"""Words that refer to the photo a question is about rather than name a product."""
 
 PRODUCT_TEXT_TAIL = re.compile(r"\s*(?:这[个一段条])?(?:的)?(?:描述|说明|文字|文本|要求|条件)\s*$")
 """A trailing 的描述 / 这段文字 after a product text."""
@@ -107,14 +137,14 @@ TOPIC_ORDER: tuple[str, ...] = ("color", "material", "gender", "usage", "style",
 
 DESCRIBE_CUE = re.compile(
     r"描述|描绘|介绍|说说|说一说|讲讲|讲一讲|说明一下|概括|概述|总结|详细信息|详情|"
-    r"什么样子|长什么样|看看这|图(?:片|像)?(?:里|中|上)有(?:什么|哪些)(?:东西)?" + _END + "|"
+    r"什么样子|长什么样|看看这|图(?:片|像)?(?:里|中|上)有(?:什么|哪些)(?:东西)?(?:[\s。．.！!？?，,]|$)|"
     r"(?:写|生成|起).{0,4}(?:文案|描述|标题)"
 )
 """A request to describe the photo."""
 
 CATEGORY_CUE = re.compile(
     r"什么类型|什么类别|哪一?类|什么品类|品类|类别|类型|什么商品|什么产品|什么东西|什么物品|"
-    r"什么单品|[一这那]\s*[款件双个条只顶副]\s*什么|什么样的|什么款|属于什么|"
+    r"什么单品|(?:哪种|哪一种|哪类|啥)(?:商品|产品|东西|物品|单品)|[一这那]\s*[款件双个条只顶副]\s*什么|什么样的|什么款|属于什么|"
     r"是(?:什么|啥)(?:衣服|服装|单品|鞋|包|饰品)|"
     r"^(?:这|那|图中|图里|图片中|图片里|照片中|它)\S{0,4}是(?:什么|啥)" + _END
 )

@@ -42,6 +42,27 @@ ROUTING = [
         "Levis 男士黑色休闲三角内裤",
     ),
     ("帮我找一件红色的连衣裙", R, None, "红色的连衣裙"),
+    # a product named with a request to see it, attribute words inside
+    ("我想看看男士黑色运动鞋", R, None, "男士黑色运动鞋"),
+    ("给我看看红色连衣裙", R, None, "红色连衣裙"),
+    ("展示一下女士休闲风格手提包", R, None, "女士休闲风格手提包"),
+    ("推荐几款适合正装场合的男士皮鞋", R, None, "适合正装场合的男士皮鞋"),
+    (
+        "女士碎花半身裙 夏季 度假风格，请给出对应的商品图片。",
+        R,
+        None,
+        "女士碎花半身裙 夏季 度假风格",
+    ),
+    ("有没有男款藏青色羽绒服的照片？", R, None, "男款藏青色羽绒服"),
+    ("新款几何图案女士针织衫的图片", R, None, "新款几何图案女士针织衫"),
+    ("请检索：女士银色平底鞋 休闲风格", R, None, "女士银色平底鞋 休闲风格"),
+    ("帮我找一件适合运动场合的速干T恤", R, None, "适合运动场合的速干T恤"),
+    # ... but a question about the photo in hand stays one
+    ("我想看看这件衣服是什么颜色", A, "color", None),
+    ("找一下这件衣服适合什么场合", A, "usage", None),
+    ("这是什么商品的图片？", A, "category", None),
+    ("它是哪种商品？", A, "category", None),
+    ("这张图片里有什么？请详细说明。", D, None, None),
     # other describe phrasings
     ("描述一下这张图片", D, None, None),
     ("介绍一下图中的商品", D, None, None),
@@ -112,3 +133,28 @@ def test_a_bare_search_takes_the_text_after_the_search_verb():
     assert search_product_text("搜出白色T恤的图片") == "白色T恤"  # 搜出 is one jieba word
     assert search_product_text("这件衣服搭配什么鞋") is None  # 搭配 holds 配, not a search verb
     assert route("这件衣服搭配什么鞋") == Route(A, "shoes")
+
+
+TITLES = [
+    "2024春季新品男士纯棉休闲衬衫 商务风格",
+    "女款藏青色牛仔外套 日常场合",
+    "几何图案真丝围巾女 送礼",
+]
+WRAPPERS = [
+    "请匹配到与 {t} 最相关的图片。",
+    "我想看看{t}",
+    "{t}，请给出对应的商品图片。",
+    "有没有{t}的照片？",
+    "{t}的图片",
+    "请检索：{t}",
+    "帮我找一张{t}的图片",
+    "哪张图片最符合“{t}”？",
+]
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+@pytest.mark.parametrize("title", TITLES)
+def test_a_search_finds_its_title_whatever_the_wording(wrapper, title):
+    # the titles hold attribute words (风格, 场合, 女款) that alone would make a question
+    # about the photo
+    assert route(wrapper.format(t=title)) == Route(R, None, title)
