@@ -29,6 +29,10 @@ from ingest.attributes.tokens import Surfaces, Token, has_letter, phrases, token
 from ingest.attributes.words import PRODUCT_HEADS, base_surfaces, longest_base_surface
 
 _FORMAT = 1
+#: Letters a learned brand needs before it is recognised with a word glued to it.
+_MIN_GLUED_BRAND = 4
+#: Longest Latin word recognised as glued to a brand (ins, new, vip, plus).
+_MAX_GLUED_WORD = 5
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,16 @@ class Lexicon:
             run: A Latin run of a title, e.g. ``"adidas originals"`` or ``"NEW Nike"``.
 
         Returns:
-            The brand when the run is one, or holds one as whole words; else ``None``.
+            The brand when the run is one, or holds one as whole words, or is one with a
+            short Latin word glued on (``"Catwalkins"``: 潮牌Catwalkins风); else ``None``.
         """
         keys = self._brand_keys
         folded = run.casefold()
         if folded in keys:
             return keys[folded]
+        glued = self._glued_brand(folded)
+        if glued is not None:
+            return glued
         words = folded.split()
         for size in range(len(words) - 1, 0, -1):
             for start in range(len(words) - size + 1):
@@ -128,6 +136,32 @@ class Lexicon:
                 if found is not None:
                     return found
         return None
+
+    def _glued_brand(self, folded: str) -> str | None:
+        """The longest brand of :data:`_MIN_GLUED_BRAND` letters or more that the run
+        starts or ends with, the rest being one short Latin word (:data:`_MAX_GLUED_WORD`
+        letters at most), as when a title's marketing word (ins, new) runs into the brand."""
+        heads, tails = self._glued_keys
+        n = _MIN_GLUED_BRAND
+        rests = [(k, folded[len(k) :]) for k in heads.get(folded[:n], ()) if folded.startswith(k)]
+        rests += [(k, folded[: -len(k)]) for k in tails.get(folded[-n:], ()) if folded.endswith(k)]
+        glued = [
+            k
+            for k, rest in rests
+            if 0 < len(rest) <= _MAX_GLUED_WORD and rest.isascii() and rest.isalpha()
+        ]
+        return self._brand_keys[max(glued, key=len)] if glued else None
+
+    @cached_property
+    def _glued_keys(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The brand keys long enough to be found glued, by their first and last letters."""
+        heads: dict[str, list[str]] = defaultdict(list)
+        tails: dict[str, list[str]] = defaultdict(list)
+        for key in self._brand_keys:
+            if len(key) >= _MIN_GLUED_BRAND:
+                heads[key[:_MIN_GLUED_BRAND]].append(key)
+                tails[key[-_MIN_GLUED_BRAND:]].append(key)
+        return heads, tails
 
 
 def _learn_brands(tokenized: list[list[Token]], min_count: int) -> tuple[str, ...]:

@@ -50,6 +50,19 @@ def test_parse_with_the_lexicon_uses_its_words():
     assert parse_caption("ins Muji 白色收纳盒", lexicon).brand == "Muji"
 
 
+def test_a_known_brand_is_found_with_a_short_latin_word_glued_on():
+    lexicon = Lexicon.learn(CATALOG)
+    attrs = parse_caption("潮牌Tommy Hilfigerins风男藏青色休闲毛衣", lexicon)
+    assert (attrs.brand, attrs.gender, attrs.color) == ("Tommy Hilfiger", "男士", "藏青色")
+    assert parse_caption("闭眼入vipMuji米色收纳盒", lexicon).brand == "Muji"
+    assert parse_caption("THE NORTH FACEplus男黑色冲锋衣", lexicon).brand == "The North Face"
+    # a longer word is another brand, and a short brand is never read out of a longer run
+    assert lexicon.brand("Mujistudio") is None
+    lexicon = Lexicon(brands=("Cat", "Catwalk"))
+    assert lexicon.brand("Catwalkins") == "Catwalk"
+    assert lexicon.brand("Cats") is None
+
+
 def test_lexicon_treats_a_modifier_of_many_products_as_noise():
     titles = ["爆改牛仔裤", "爆改衬衫", "男士爆改连衣裙", "束腰长上衣 女士", "束腰长上衣 女款"]
     lexicon = Lexicon.learn(titles)
