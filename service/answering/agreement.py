@@ -140,3 +140,33 @@ def agrees_with(hit: Hit, attributes: Mapping[str, str]) -> bool:
     stored = hit.attributes or {}
     identity = identifying(attributes)
     return bool(identity) and all(stored.get(f) == v for f, v in identity.items())
+
+
+def quoting(hits: Sequence[Hit], text: str, least_share: float = 0.5) -> list[Hit]:
+    """The hits with a real caption that ``text`` quotes whole: a shop's title made of a
+    catalog caption with its own marketing words around it (【包邮】<caption>ins风).
+
+    Spaces and case are ignored. Only the longest quoted captions count, and only where they
+    make up ``least_share`` of the text or more, so that a short caption (黑色T恤) inside a
+    longer title does not pass for the product it names.
+
+    Args:
+        hits: Ranked hits.
+        text: The product text of a search.
+        least_share: The least share of the text's characters the caption must cover.
+
+    Returns:
+        Those hits, in order.
+    """
+    title = _squeezed(text)
+    found = []
+    for h in hits:
+        caption = _squeezed(h.caption or "") if h.caption_source == "caption" else ""
+        if caption and caption in title and len(caption) >= least_share * len(title):
+            found.append((len(caption), h))
+    longest = max((n for n, _ in found), default=0)
+    return [h for n, h in found if n == longest]
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split()).casefold()

@@ -21,6 +21,7 @@ from service.answering.agreement import (
     ProductText,
     agreeing,
     agreement_leg,
+    quoting,
     read_product_text,
 )
 from service.answering.batcher import BatcherClosed, TextBatcher
@@ -177,7 +178,9 @@ class Retriever:
             captioned_only: Annotated products only.
             exact_first: The products whose caption is exactly the text (stripped) lead, with
                 score 1.0: a product searched by its own title comes first, even where
-                another ranks higher on the fused legs. Without one, and with
+                another ranks higher on the fused legs. Without one, the fused hits whose
+                caption the text quotes whole lead (:func:`~service.answering.agreement.
+                quoting`: a title that is a caption with marketing words around it). Without one, and with
                 ``agreement_lead``, the annotated products agreeing on every identifying
                 attribute the text states lead (in fused order).
             lookalikes: After the exact matches, photos without a caption ranked by fusing
@@ -217,9 +220,10 @@ class Retriever:
         )
         exacts = [
             [h for h in self.store.with_caption(p.text.strip(), limit=k) if passes(h, filters)]
+            or quoting(hits, p.text)
             if exact_first
             else []
-            for p in read
+            for p, hits in zip(read, hybrid, strict=True)
         ]
         likely = self._likely(read, vecs, exacts, filters) if lookalikes else [[]] * len(read)
         results = []

@@ -103,6 +103,32 @@ def test_product_search_leads_with_the_exact_caption(tmp_path):
         ]  # no exact match: the hybrid ranking as it is
 
 
+def test_a_title_quoting_a_caption_whole_leads_with_that_product(tmp_path):
+    caption = "Zephyr Loom 女士青绿色亚麻度假长裙"
+    with EdgeStore(tmp_path / "d") as s:
+        s.ensure(FP)
+        s.upsert(
+            [
+                point("near.jpg", (1, 0.02, 0, 0), hot(1), caption="女士亚麻长裙 青绿色"),
+                point("short.jpg", (1, 0.05, 0, 0), hot(2), caption="度假长裙"),
+                point("quoted.jpg", (1, 0.1, 0, 0), hot(3), caption=caption),
+                point("photo.jpg", (1, 0.01, 0, 0), hot(4), caption=None),
+            ]
+        )
+        encoder = SimpleNamespace(
+            fingerprint=FP, encode_texts=lambda texts: np.stack([unit((1, 0, 0, 0))] * len(texts))
+        )
+        r = Retriever(s, encoder, agreement=False)
+        # another shop's marketing words around the caption, spaced otherwise
+        title = "【官方直营】zephyr loom女士青绿色亚麻度假长裙 爆款推荐"
+        assert r.search(title, 4)[0].file != "quoted.jpg"  # the fused legs alone
+        assert r.search(title, 4, exact_first=True)[0].file == "quoted.jpg"
+        # a short caption inside a long title is not the product the title names
+        assert r.search("夏季新款女士宽松棉麻度假长裙", 4, exact_first=True) == r.search(
+            "夏季新款女士宽松棉麻度假长裙", 4
+        )
+
+
 def test_search_options_that_contradict_each_other_are_refused(store):
     r = retriever(store, look=False)
     with pytest.raises(ValueError, match="exact_first=True and captioned_only=False"):
