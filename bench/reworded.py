@@ -5,9 +5,10 @@
 Writes ``OUT_JSON``: the questions of ``QUERY_JSON`` in the same order, about the same
 photos, each asked in a phrasing drawn (seeded) from :data:`WORDINGS` for its kind in the
 truth file (``answers.json``'s ``type``); a retrieve question keeps its product text and
-takes another sentence around it. With ``--titles``, the marketing words that open or close a
-retrieve question's title are swapped for others (:data:`OPENERS`, :data:`CLOSERS`), as
-another shop would write them. Answer and score it like the original:
+takes another sentence around it. With ``--titles``, a retrieve question's title also gets
+other marketing words (:data:`OPENERS`, :data:`CLOSERS`) at its start and end, in place of a
+bracketed or dated opener (【热卖】, 2023秋冬新品), as another shop would write it. Answer and
+score it like the original:
 
     tuwen answer OUT_JSON -o out.json && tuwen eval out.json --truth TRUTH_JSON
 
