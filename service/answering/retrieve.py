@@ -179,10 +179,10 @@ class Retriever:
             exact_first: The products whose caption is exactly the text (stripped) lead, with
                 score 1.0: a product searched by its own title comes first, even where
                 another ranks higher on the fused legs. Without one, the fused hits whose
-                caption the text quotes whole lead (:func:`~service.answering.agreement.
-                quoting`: a title that is a caption with marketing words around it). Without one, and with
-                ``agreement_lead``, the annotated products agreeing on every identifying
-                attribute the text states lead (in fused order).
+                caption the text quotes whole lead instead (a caption with another shop's
+                marketing words around it: :func:`~service.answering.agreement.quoting`).
+                Without either, and with ``agreement_lead``, the annotated products agreeing
+                on every identifying attribute the text states lead (in fused order).
             lookalikes: After the exact matches, photos without a caption ranked by fusing
                 the photos nearest to up to this many exact matches (else to the best
                 caption hit) with the text's own photo hits: a caption match leads on to
