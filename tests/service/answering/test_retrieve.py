@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
@@ -79,10 +81,22 @@ def test_an_image_without_a_look_uses_the_clip_vector_alone(store):
     assert all(h.file != "query.jpg" for h in hits)  # uncaptioned: never a neighbour
 
 
-def test_product_search_leads_with_the_exact_caption(tmp_path):
-    title = "Zephyr Loom 女士青绿色亚麻度假长裙"
+#: Every text encodes to (1, 0, 0, 0): the fused legs rank by the photos' vectors alone.
+TEXT_ENCODER = SimpleNamespace(
+    fingerprint=FP, encode_texts=lambda texts: np.stack([unit((1, 0, 0, 0))] * len(texts))
+)
+
+
+@contextmanager
+def text_store(tmp_path) -> Iterator[EdgeStore]:
     with EdgeStore(tmp_path / "d") as s:
         s.ensure(FP)
+        yield s
+
+
+def test_product_search_leads_with_the_exact_caption(tmp_path):
+    title = "Zephyr Loom 女士青绿色亚麻度假长裙"
+    with text_store(tmp_path) as s:
         s.upsert(
             [
                 point("near.jpg", (1, 0.02, 0, 0), hot(1), caption="女士手提包 绿色"),
@@ -90,10 +104,7 @@ def test_product_search_leads_with_the_exact_caption(tmp_path):
                 point("exact.jpg", (0, 0, 1, 0.2), hot(3), caption=title),
             ]
         )
-        encoder = SimpleNamespace(
-            fingerprint=FP, encode_texts=lambda texts: np.stack([unit((1, 0, 0, 0))] * len(texts))
-        )
-        r = Retriever(s, encoder)
+        r = Retriever(s, TEXT_ENCODER)
         assert r.search(title, 3)[0].file == "near.jpg"  # the fused legs alone
         hits = r.search(f" {title} ", 3, exact_first=True)
         assert [h.file for h in hits][0] == "exact.jpg" and hits[0].score == 1.0
@@ -105,8 +116,7 @@ def test_product_search_leads_with_the_exact_caption(tmp_path):
 
 def test_a_title_quoting_a_caption_whole_leads_with_that_product(tmp_path):
     caption = "Zephyr Loom 女士青绿色亚麻度假长裙"
-    with EdgeStore(tmp_path / "d") as s:
-        s.ensure(FP)
+    with text_store(tmp_path) as s:
         s.upsert(
             [
                 point("near.jpg", (1, 0.02, 0, 0), hot(1), caption="女士亚麻长裙 青绿色"),
@@ -115,10 +125,7 @@ def test_a_title_quoting_a_caption_whole_leads_with_that_product(tmp_path):
                 point("photo.jpg", (1, 0.01, 0, 0), hot(4), caption=None),
             ]
         )
-        encoder = SimpleNamespace(
-            fingerprint=FP, encode_texts=lambda texts: np.stack([unit((1, 0, 0, 0))] * len(texts))
-        )
-        r = Retriever(s, encoder, agreement=False)
+        r = Retriever(s, TEXT_ENCODER, agreement=False)
         # another shop's marketing words around the caption, spaced otherwise
         title = "【官方直营】zephyr loom女士青绿色亚麻度假长裙 爆款推荐"
         assert r.search(title, 4)[0].file != "quoted.jpg"  # the fused legs alone
