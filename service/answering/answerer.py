@@ -28,7 +28,7 @@ from service.answering.prompt import build_prompt
 from service.answering.retrieve import QueryImage, Retriever, Timings
 from service.answering.vqa import Vqa, VqaStage
 from service.generation.base import Generator, GeneratorUnavailable, sees_images
-from service.routing import Route, route
+from service.routing import Route, names_a_product, route
 
 #: The backend name of answers composed without a language model.
 EXTRACTIVE = "extractive"
@@ -226,8 +226,11 @@ class Answerer:
         own = None
         if own_caption and query is not None and query.file:
             own = Hit(query.id or "", query.file, own_caption, 1.0)
-        if r.kind == "retrieve":
-            text = r.product_text or question
+        text = r.product_text or question
+        if r.kind == "retrieve" and query is not None and not names_a_product(text):
+            # 找出与这张图片最相似的商品: the photo in hand is what to search by
+            hits = self.retriever.neighbours(query, self.retrieve_k, timings=times)
+        elif r.kind == "retrieve":
             hits = self.retriever.search(
                 text, self.retrieve_k, exact_first=True, lookalikes=_LOOKALIKE_SEEDS, timings=times
             )

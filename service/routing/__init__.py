@@ -19,6 +19,7 @@ from service.routing.rules import (
     Route,
     clean_product_text,
     extract_product_text,
+    names_a_product,
     route,
     search_product_text,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "extract_product_text",
     "format_question_report",
     "kmeans",
+    "names_a_product",
     "question_report",
     "route",
     "search_product_text",

@@ -89,6 +89,14 @@ def test_retrieve_returns_the_top_image_and_ranked_candidates(answerer):
     assert scores == sorted(scores, reverse=True) and len(a.citations) >= 3
 
 
+def test_a_search_for_what_the_photo_shows_searches_by_the_photo(answerer):
+    a = answerer.ask("找出与这张图片最相似的商品", "green-query.png")
+    assert a.kind == "retrieve" and a.answer in {"green0.png", "green1.png", "green2.png"}
+    assert {c.image for c in a.citations[:3]} == {"green0.png", "green1.png", "green2.png"}
+    # without a photo the words are all there is to search by
+    assert answerer.ask("找出与这张图片最相似的商品").kind == "retrieve"
+
+
 def test_catalog_image_reuses_its_stored_vector(answerer, monkeypatch):
     def no_encoding(*args, **kwargs):
         raise AssertionError("a catalog image must not be re-encoded")
