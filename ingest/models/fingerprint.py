@@ -38,17 +38,22 @@ class Fingerprint:
 
 
 #: Files in a model directory that are not the model: the answer heads trained beside it
-#: (:mod:`ingest.vqa.heads`), which can be retrained without changing the model's vectors.
-NOT_THE_MODEL = ("vqa_heads.", ".vqa_heads.")
+#: (:mod:`ingest.vqa.heads`), which can be retrained without changing the model's vectors,
+#: and the report of the run that trained it (``tuwen finetune``'s ``training.json``: two
+#: reproducible runs train the same weights but time them differently).
+NOT_THE_MODEL = ("vqa_heads.", ".vqa_heads.", "training.json")
+#: What a revision left out before ``training.json`` was (collections made then recorded such
+#: revisions; :func:`same_model` still accepts them).
+_EARLIER_NOT_THE_MODEL = ("vqa_heads.", ".vqa_heads.")
 
 
-def local_revision(path: Path) -> str:
+def local_revision(path: Path, left_out: tuple[str, ...] = NOT_THE_MODEL) -> str:
     """A cheap content revision of a local model directory (config + weight file samples;
-    files of :data:`NOT_THE_MODEL` left out)."""
+    files whose names start with one of ``left_out`` are not read)."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(path)):
         f = path / name
-        if not f.is_file() or name.startswith(NOT_THE_MODEL):
+        if not f.is_file() or name.startswith(left_out):
             continue
         if name.endswith(".json") or name.endswith(".txt"):
             h.update(name.encode() + f.read_bytes())
@@ -61,6 +66,18 @@ def local_revision(path: Path) -> str:
                     fh.seek(-(1 << 20), os.SEEK_END)
                     h.update(fh.read(1 << 20))
     return "local-" + h.hexdigest()[:16]
+
+
+def same_model(stored: Fingerprint, current: Fingerprint) -> bool:
+    """Whether a collection's recorded fingerprint names the current model: the same, or the
+    same local directory unchanged since the collection recorded its revision under the
+    earlier rule (``training.json`` read too)."""
+    if stored == current:
+        return True
+    if (stored.model, stored.dim) != (current.model, current.dim):
+        return False
+    local = Path(current.model)
+    return local.is_dir() and stored.revision == local_revision(local, _EARLIER_NOT_THE_MODEL)
 
 
 def fingerprint_from_config(name: str, config: Any, revision: str | None) -> Fingerprint:

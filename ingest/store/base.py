@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.hits import Hit
 from ingest.keywords import SparseVector
-from ingest.models.fingerprint import Fingerprint
+from ingest.models.fingerprint import Fingerprint, same_model
 from ingest.store.facets import Faceted
 from ingest.store.groups import Grouped
 from ingest.store.records import (
@@ -156,7 +156,7 @@ class Store(Faceted, Grouped):
         stored = self.stored_fingerprint()
         if stored is None:
             self._create(fingerprint)
-        elif stored != fingerprint:
+        elif not same_model(stored, fingerprint):
             raise mismatch(stored, fingerprint, f"{self.collection!r} at {self.location}")
 
     def require(self) -> Fingerprint:

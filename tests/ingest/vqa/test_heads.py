@@ -65,6 +65,30 @@ def test_heads_files_leave_the_model_fingerprint_alone(synthetic_heads, tiny_cli
     assert local_revision(model) == before  # a collection built before still opens
 
 
+def test_the_training_report_leaves_the_model_fingerprint_alone(tiny_clip_dir, tmp_path):
+    from ingest.models.fingerprint import Fingerprint, same_model
+    from ingest.store import EdgeStore
+
+    model = tmp_path / "clip"
+    shutil.copytree(tiny_clip_dir, model)
+    (model / "training.json").write_text('{"seconds": 812.4}')
+    now = Fingerprint(str(model.resolve()), local_revision(model), 16)
+    (model / "training.json").write_text('{"seconds": 797.1}')  # the same weights, retrained
+    assert local_revision(model) == now.revision
+    # a collection that recorded a revision with training.json read opens with the same
+    # directory as it was...
+    earlier = Fingerprint(now.model, local_revision(model, ("vqa_heads.", ".vqa_heads.")), 16)
+    assert earlier != now
+    with EdgeStore(tmp_path / "data") as store:
+        store.ensure(earlier)
+        store.ensure(now)
+    # ...and not once the weights change
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\1" * 8)
+    changed = Fingerprint(now.model, local_revision(model), 16)
+    assert changed != now and not same_model(earlier, changed) and not same_model(now, changed)
+
+
 def test_the_captioner_writes_the_confident_fields_in_the_catalog_style(synthetic_heads):
     heads = AnswerHeads(**{**synthetic_heads.__dict__})
     heads.thresholds = {BASE: {"color": 0.0, "category": 1.01}}  # colour always, type never
