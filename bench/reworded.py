@@ -119,7 +119,10 @@ def reword(
             raise ValueError(f"truth entry {i}: unknown type {kind!r}")
         wording = rng.choice(WORDINGS[kind])
         if kind == "retrieve":
-            title = title_of(q["question"])
+            try:
+                title = title_of(q.get("question", ""))
+            except ValueError as e:
+                raise ValueError(f"question {i}: {e}") from None
             wording = wording.format(t=restyle(title, rng) if titles else title)
         out.append({**q, "question": wording})
     return out
