@@ -128,6 +128,21 @@ def reword(
     return out
 
 
+def _read_list(path: Path) -> list[dict]:
+    """A JSON file holding a list of objects.
+
+    Raises:
+        ValueError: It cannot be read or holds something else; the message names it.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise ValueError(f"{path}: expected a JSON list of objects")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("queries", type=Path)
@@ -136,9 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--titles", action="store_true", help="also swap titles' marketing words")
     args = p.parse_args(argv)
-    queries = json.loads(args.queries.read_text(encoding="utf-8"))
-    truth = json.loads(args.truth.read_text(encoding="utf-8"))
     try:
+        queries, truth = (_read_list(f) for f in (args.queries, args.truth))
         out = reword(queries, truth, args.seed, args.titles)
     except ValueError as e:
         print(f"reworded: {e}", file=sys.stderr)
