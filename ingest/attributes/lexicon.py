@@ -4,6 +4,9 @@
 
 - **brands** are Latin or mixed runs (``Reid & Taylor``, ``C Vox``, ``4711``) that recur
   across captions, kept in their most common spelling;
+- **colours** are recurring uncovered words that end like a colour (水鸭色, 雾霾蓝,
+  蘑菇棕; :func:`~ingest.attributes.words.looks_like_colour`), which the general colour
+  list does not hold;
 - **categories** are recurring Chinese words that the general lexicon leaves uncovered
   and that name a product: they end in a product character (衣, 裤, 包, ...), or most
   captions they occur in name no other product (a title names one product: 配饰礼盒), or
@@ -25,8 +28,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ingest.attributes.tokens import Surfaces, Token, has_letter, phrases, tokenize
-from ingest.attributes.words import PRODUCT_HEADS, base_surfaces, longest_base_surface
+from ingest.attributes.tokens import Phrase, Surfaces, Token, has_letter, phrases, tokenize
+from ingest.attributes.words import (
+    PRODUCT_HEADS,
+    base_surfaces,
+    longest_base_surface,
+    looks_like_colour,
+)
 
 _FORMAT = 1
 #: Letters a learned brand needs before it is recognised with a word glued to it.
@@ -43,11 +51,13 @@ class Lexicon:
         brands: Brand spellings, e.g. ``("Peter England", "Reid & Taylor")``.
         categories: Product words beyond the general lexicon, e.g. ``("配饰礼盒",)``.
         noise: Recurring words that are neither, e.g. ``("现货速发",)``.
+        colours: Colour words beyond the general lexicon, e.g. ``("水鸭色",)``.
     """
 
     brands: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     noise: tuple[str, ...] = ()
+    colours: tuple[str, ...] = ()
 
     @classmethod
     def learn(cls, captions: Iterable[str], min_count: int = 2) -> Lexicon:
@@ -63,17 +73,21 @@ class Lexicon:
         base, longest = base_surfaces(), longest_base_surface()
         tokenized = [tokenize(c.strip(), base, longest) for c in captions if c and c.strip()]
         brands = _learn_brands(tokenized, min_count)
-        categories, noise = _learn_words(tokenized, min_count)
-        return cls(brands=brands, categories=categories, noise=noise)
+        categories, noise, colours = _learn_words(tokenized, min_count)
+        return cls(brands=brands, categories=categories, noise=noise, colours=colours)
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns a JSON-ready form (:meth:`from_dict` reads it back)."""
-        return {
+        """Returns a JSON-ready form (:meth:`from_dict` reads it back); ``colours`` only
+        when there are some, so a lexicon without them reads as before."""
+        out: dict[str, Any] = {
             "format": _FORMAT,
             "brands": list(self.brands),
             "categories": list(self.categories),
             "noise": list(self.noise),
         }
+        if self.colours:
+            out["colours"] = list(self.colours)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Lexicon:
@@ -91,7 +105,7 @@ class Lexicon:
         if data.get("format") != _FORMAT:
             raise ValueError(f"lexicon: unsupported format {data.get('format')!r} (want {_FORMAT})")
         fields: dict[str, tuple[str, ...]] = {}
-        for name in ("brands", "categories", "noise"):
+        for name in ("brands", "categories", "noise", "colours"):
             value = data.get(name, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"lexicon: field {name!r} must be a list of strings")
@@ -102,6 +116,8 @@ class Lexicon:
     def surfaces(self) -> tuple[Surfaces, int]:
         """The general lexicon plus the learned words, and the longest surface's length."""
         merged = dict(base_surfaces())
+        for word in self.colours:
+            merged.setdefault(word, ("color", word))
         for word in self.categories:
             merged.setdefault(word, ("category", word))
         for word in self.noise:
@@ -179,9 +195,13 @@ def _learn_brands(tokenized: list[list[Token]], min_count: int) -> tuple[str, ..
 
 def _learn_words(
     tokenized: list[list[Token]], min_count: int
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Returns the learned ``(categories, noise)``."""
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Returns the learned ``(categories, noise, colours)``."""
     found = [phrases(tokens) for tokens in tokenized]
+    colours = _learn_colours(found, min_count)
+    if colours:  # read them as colours, then learn the other words
+        tokenized = [_recoloured(tokens, colours) for tokens in tokenized]
+        found = [phrases(tokens) for tokens in tokenized]
     # Uncovered words outside product phrases, split where they glue recurring words
     # together (配饰礼盒 + 高级感).
     glued = [{p.text for p in caption if p.head is None} for caption in found]
@@ -220,7 +240,25 @@ def _learn_words(
             noise.add(modifier)  # a general modifier: 显瘦 before 衬衫 and before 长裤
         elif count >= min_count and modifier not in noise:
             categories.add(modifier + head)
-    return tuple(sorted(categories)), tuple(sorted(noise - categories))
+    return tuple(sorted(categories)), tuple(sorted(noise - categories)), colours
+
+
+def _learn_colours(found: list[list[Phrase]], min_count: int) -> tuple[str, ...]:
+    """Uncovered words that end like a colour and recur: alone between attribute words
+    (Nike 男士 水鸭色 运动鞋) or as the whole modifier of a product word (水鸭色运动鞋)."""
+    counts: Counter[str] = Counter()
+    for caption in found:
+        counts.update({p.modifier if p.head else p.text for p in caption} - {""})
+    return tuple(sorted(w for w, n in counts.items() if n >= min_count and looks_like_colour(w)))
+
+
+def _recoloured(tokens: list[Token], colours: tuple[str, ...]) -> list[Token]:
+    """The tokens with each uncovered run that is a learned colour made a colour token."""
+    learned = set(colours)
+    return [
+        Token("color", t.text, t.text) if t.kind == "rest" and t.text in learned else t
+        for t in tokens
+    ]
 
 
 def _names_product(word: str) -> bool:

@@ -13,7 +13,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ingest.attributes.words import CATEGORY_WORDS, FILLERS, MARKETING_PATTERN, is_latin_noise
+from ingest.attributes.words import (
+    CATEGORY_WORDS,
+    FILLERS,
+    GRAMMAR_CHARS,
+    MARKETING_PATTERN,
+    is_latin_noise,
+)
 
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9&.'’+\-_ ]*")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -131,7 +137,8 @@ def _latin_category_at(text: str, start: int) -> bool:
 
 
 def _merge_colour_modifiers(tokens: list[Token]) -> list[Token]:
-    """Joins one uncovered character to the colour word after it (姜 + 黄色 → 姜黄色)."""
+    """Joins one uncovered character to the colour word after it (姜 + 黄色 → 姜黄色), unless
+    it is a filler or a grammatical character (是 + 红色 stays 红色)."""
     merged: list[Token] = []
     for token in tokens:
         if (
@@ -140,6 +147,7 @@ def _merge_colour_modifiers(tokens: list[Token]) -> list[Token]:
             and merged[-1].kind == "rest"
             and len(merged[-1].text) == 1
             and merged[-1].text not in FILLERS
+            and merged[-1].text not in GRAMMAR_CHARS
         ):
             prev = merged.pop()
             token = Token("color", prev.text + token.text, prev.text + token.value)

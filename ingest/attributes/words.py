@@ -24,7 +24,7 @@ _BASE_COLOURS = _words(
     "天蓝 宝蓝 湖蓝 海蓝 孔雀蓝 靛蓝 墨绿 军绿 草绿 果绿 橄榄 橘 橘红 枣红 砖红 铁锈 "
     "古铜 铜 香槟 裸 肉 象牙 乳白 米白 奶白 奶油 炭灰 钢灰 烟灰 浅灰 银灰 棕褐 茶 咖 "
     "洋红 品红 玫瑰 珊瑚 薰衣草 芥末 姜黄 土黄 柠檬黄 明黄 鹅黄 豆沙 藕粉 烟粉 "
-    "多 彩 花 桃 透明"
+    "多 彩 花 桃 透明 玫瑰金 香槟金"
 )
 # Colour words complete without 色 (海军蓝); 色 or 系 after them is dropped.
 _EXTRA_COLOURS = _words(
@@ -33,6 +33,19 @@ _EXTRA_COLOURS = _words(
 )
 _COLOUR_MODIFIERS = ("深", "浅", "亮", "暗", "淡", "嫩", "艳", "鲜", "纯", "雾", "哑光")
 _COLOUR_CHARS = "黑白红蓝绿黄紫粉灰棕橙金银青褐"
+#: What a catalog's own colour words end in (:func:`looks_like_colour`); 金, 银 and 青 end
+#: materials and slang too (合金, 纯银, 文青), so a learned colour does not end in them.
+_LEARNED_COLOUR_ENDS = "色黑白红蓝绿黄紫粉灰棕橙褐"
+#: Words ending like a colour that name no colour: the question's 颜色, colour schemes
+#: (撞色, 纯色), qualities (掉色) and products (口红, 腮红).
+_NOT_COLOURS = frozenset(
+    _words(
+        "颜色 特色 出色 角色 成色 本色 货色 各色 同色 纯色 撞色 双色 三色 两色 杂色 原色 "
+        "暖色 冷色 深色 浅色 亮色 配色 拼色 单色 素色 异色 变色 褪色 掉色 夜色 景色 脸色 "
+        "美白 增白 蛋白 明白 空白 告白 小白 爆红 走红 分红 眼红 口红 腮红 唇红 发黄 泛黄 "
+        "防黄 蛋黄"
+    )
+)
 _BARE_COLOURS = ("卡其",)
 
 _GENDER_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -79,6 +92,10 @@ CATEGORY_WORDS: tuple[str, ...] = _words(
 PRODUCT_HEADS = frozenset("衣衫裤裙鞋靴袜帽包袋表镜带巾链环戒镯钉扣露伞套服褂袍罩兜箱夹拖履囊")
 
 FILLERS: tuple[str, ...] = ("风格", "款式", "系列", "新款", "色系", "款", "的", "系", "型")
+
+#: Single characters of a question or request that stand before a colour without changing it
+#: (是红色, 有红色的, 呈灰色): never read as part of the colour word.
+GRAMMAR_CHARS = frozenset("是有呈为和与及或配要选买找看这那啥个件种偏带")
 
 # Common words of Chinese shop titles that praise, promote or place the product.
 MARKETING_WORDS: tuple[str, ...] = _words(
@@ -189,6 +206,26 @@ def usage_of_category(category: str) -> str | None:
         if any(category.startswith(v) for v in variants if len(v) > 1):
             return value
     return None
+
+
+def looks_like_colour(word: str) -> bool:
+    """Whether a word a catalog keeps using could be one of its colours (水鸭色, 雾霾蓝).
+
+    Args:
+        word: An uncovered Chinese word of a title.
+
+    Returns:
+        ``True`` for 2–4 Chinese characters ending in 色 or a colour character other than
+        金, 银 and 青, not starting with a numeral (三色), and not one of the words that only
+        end like a colour (颜色, 撞色).
+    """
+    return (
+        2 <= len(word) <= 4
+        and all("\u4e00" <= c <= "\u9fff" for c in word)
+        and word[-1] in _LEARNED_COLOUR_ENDS
+        and word not in _NOT_COLOURS
+        and word[0] not in "一二三四五六七八九十两多几百千"  # 三色, 多色: how many colours
+    )
 
 
 def _colour_surfaces() -> dict[str, str]:

@@ -72,12 +72,45 @@ def test_lexicon_treats_a_modifier_of_many_products_as_noise():
     assert parse_caption("爆改长裤").category == "爆改长裤"
 
 
+# Colour names the general list does not hold, alone, glued to the product word and after
+# it, beside words that only end like a colour (撞色, 三色) or are a brand glued to one.
+COLOURED = [
+    "Solo 女士 雾霾蓝 手提包",
+    "Solo女士雾霾蓝双肩包",
+    "Tommy Hilfiger 男士 蘑菇棕 休闲鞋",
+    "Tommy Hilfiger男士蘑菇棕休闲鞋",
+    "男士水鸭色卫衣 撞色",
+    "女款 水鸭色 运动鞋 撞色",
+    "三色拼接卫衣 男士",
+    "三色拼接长裤 女士",
+    "回力小白鞋燕麦色 男女同款",
+    "回力帆布鞋燕麦色 女款",
+]
+
+
+def test_lexicon_learns_the_catalog_s_own_colour_names():
+    lexicon = Lexicon.learn(COLOURED)
+    assert lexicon.colours == ("水鸭色", "燕麦色", "蘑菇棕", "雾霾蓝")
+    assert parse_caption("Solo 女士 雾霾蓝 手提包", lexicon).color == "雾霾蓝"
+    attrs = parse_caption("2025新款Tommy Hilfiger男蘑菇棕休闲鞋", lexicon)
+    assert (attrs.color, attrs.category) == ("蘑菇棕", "休闲鞋")
+    assert parse_caption("这款卫衣是水鸭色的吗", lexicon).color == "水鸭色"
+    # Without the lexicon the colour is part of the product word or left out.
+    assert parse_caption("Tommy Hilfiger男士蘑菇棕休闲鞋").color is None
+    # A colour the catalog names once is not learned.
+    assert "撞色" not in lexicon.colours and "三色" not in lexicon.colours
+    assert Lexicon.learn(COLOURED[:1] + COLOURED[2:]).colours == ("水鸭色", "燕麦色", "蘑菇棕")
+
+
 def test_lexicon_round_trips_through_json():
     lexicon = Lexicon.learn(CATALOG)
     again = Lexicon.from_dict(json.loads(json.dumps(lexicon.to_dict(), ensure_ascii=False)))
     assert again == lexicon
     for title in CATALOG:
         assert parse_caption(title, again) == parse_caption(title, lexicon)
+    assert "colours" not in lexicon.to_dict()  # a lexicon without them is written as before
+    coloured = Lexicon.learn(COLOURED)
+    assert Lexicon.from_dict(json.loads(json.dumps(coloured.to_dict()))) == coloured
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,10 @@ CAPTIONS = [
     ("4711 男士银色休闲止汗露", ("4711", "男士", "银色", "休闲", "止汗露")),
     ("女士姜黄色休闲束腰长上衣", (None, "女士", "姜黄色", "休闲", "束腰长上衣")),
     ("Nike 男款深蓝色运动鞋", ("Nike", "男士", "深蓝色", "运动", "运动鞋")),
+    # a question's grammar is not part of the colour word
+    ("卫衣是红色的", (None, None, "红色", None, "卫衣")),
+    ("有藏青色的男士衬衫吗", (None, "男士", "藏青色", None, "衬衫")),
+    ("玫瑰金女士手表", (None, "女士", "玫瑰金色", None, "手表")),
     # an unknown Chinese brand stays out of the category when a known type is present
     ("李宁 女款 海军蓝 派对 连衣裙", (None, "女士", "海军蓝", "派对", "连衣裙")),
 ]
