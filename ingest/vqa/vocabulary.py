@@ -60,8 +60,8 @@ def recognised(name: str, value: str | None, lexicon: Lexicon | None = None) -> 
     The parser reads unknown text before a product word as part of the product, and Latin
     runs as brands; an answer must only ever repeat values: colours, genders, usages,
     materials and styles of the general vocabulary, product words (known ones, or short
-    words ending in a product character), and brands the catalog's lexicon knows (with no
-    lexicon: short Latin names).
+    words ending in a product character), and the brands and colours the catalog's lexicon
+    knows (with no lexicon: short Latin names, and no other colours).
 
     Args:
         name: The field.
@@ -82,6 +82,8 @@ def recognised(name: str, value: str | None, lexicon: Lexicon | None = None) -> 
         return False
     if value in known:
         return True
+    if name == "color":
+        return lexicon is not None and value in lexicon.colours
     if name == "category" and _PRODUCT.match(value):
         listed = lexicon is not None and value in lexicon.categories
         return value[-1] in PRODUCT_HEADS or listed

@@ -80,6 +80,15 @@ def test_a_brand_must_be_one_the_lexicon_learned():
     }
 
 
+def test_a_colour_beyond_the_general_list_must_be_one_the_lexicon_learned():
+    from ingest.attributes import Lexicon, caption_attributes
+
+    lexicon = Lexicon.learn(["Levis 男士 水鸭色 衬衫", "Levis 女士 水鸭色 T恤"])
+    assert recognised("color", "水鸭色", lexicon) and not recognised("color", "水鸭色")
+    attrs = answer_attributes(caption_attributes("Levis 女士 水鸭色 衬衫", lexicon), lexicon)
+    assert attrs["color"] == "水鸭色"
+
+
 def test_the_vote_shares_rank_decayed_weight():
     neighbours = [({"color": "黑色"}, 0.9), ({"color": "红色"}, 0.899), ({"color": "红色"}, 0.898)]
     vote = neighbour_vote(neighbours, ["color", "gender"])
