@@ -92,6 +92,17 @@ ROUTING = [
     ("模特脚上穿的是什么鞋", A, "shoes", None),
     ("这身衣服配了什么鞋", A, "shoes", None),
     ("这个包多少钱？", A, None, None),
+    # audiences, kinds of garment, usage values asked about, the photo's content
+    ("适用人群是？", A, "gender", None),
+    ("它适合哪类人群穿戴", A, "gender", None),
+    ("这属于哪种服饰", A, "category", None),
+    ("这是正装还是休闲装", A, "usage", None),
+    ("它是运动风的吗", A, "usage", None),
+    ("这件是商务风还是休闲风", A, "usage", None),
+    ("该商品呈现什么颜色", A, "color", None),
+    ("这张图片展示了什么", D, None, None),
+    ("请简要说明图片内容", D, None, None),
+    ("这是一张什么样的商品图", D, None, None),
 ]
 
 
