@@ -121,12 +121,13 @@ _SIZE = re.compile(r"^(?:\d*x{0,3}[sml]|\d+(?:cm|mm|ml|g|kg))$")
 _SEASONS = "早春|早秋|初秋|春夏|秋冬|春秋|春|夏|秋|冬"
 _NEWNESS = "新款|新品|上新|款式|款|装|新"
 # Marketing recognised by its shape: years and seasons (2023秋冬新品, 夏季新款, 秋冬款),
-# bracketed promotions (【清仓】), discounts and delivery promises.
+# bracketed promotions (【清仓】; a bracket holding Latin letters is read, as in 【Puma】),
+# discounts and delivery promises.
 MARKETING_PATTERN = re.compile(
     rf"(?<![0-9])(?:19|20)\d{{2}}(?![0-9])年?(?:(?:{_SEASONS})季?)?(?:{_NEWNESS})?"
     rf"|(?:早春|早秋|初秋|春夏|秋冬|春秋)季?(?:{_NEWNESS})?"
     rf"|[春夏秋冬](?:季(?:{_NEWNESS})?|{_NEWNESS})"
-    r"|【[^】]*】|〖[^〗]*〗|\[[^\]]*\]"
+    r"|【[^】A-Za-z]*】|〖[^〗A-Za-z]*〗|\[[^\]A-Za-z]*\]"
     r"|[0-9一二三四五六七八九十两.]+折|买[0-9一二三]+送[0-9一二三]+|满\d+减\d+"
     r"|\d+(?:小时|天)(?:发货|无理由|退换)+"
 )

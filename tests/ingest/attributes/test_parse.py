@@ -92,6 +92,9 @@ TITLES = [
     ("2023新品 男士黑色T恤 5折", (None, "男士", "黑色", None, "T恤")),
     ("Lee2023秋冬新款 男款黑色直筒牛仔裤", ("Lee", "男士", "黑色", None, "直筒牛仔裤")),
     ("ins风 XL 男童军绿色系户外冲锋衣", (None, "男童", "军绿色", "户外", "冲锋衣")),
+    # a bracket names the brand, or promotes the product
+    ("【Asics】女子粉色跑步鞋 【包邮】", ("Asics", "女士", "粉色", "运动", "跑步鞋")),
+    ("[Superdry]男款 卡其色 休闲夹克", ("Superdry", "男士", "卡其色", "休闲", "夹克")),
 ]
 
 
