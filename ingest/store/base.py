@@ -370,10 +370,11 @@ class Store(Faceted, Grouped):
             return []
         self.require()
         wide = [self._request(replace(s, limit=2 * s.limit)) for s in searches]
-        return [
-            sorted((hit(p) for p in scored), key=lambda h: (-h.score, h.file))[: s.limit]
-            for s, scored in zip(searches, self._query_batch(wide), strict=True)
-        ]
+        out = []
+        for s, scored in zip(searches, self._query_batch(wide), strict=True):
+            ranked = sorted((hit(p) for p in scored), key=lambda h: (-h.score, h.file))
+            out.append(whole_ties(ranked, s.limit) if s.whole_ties else ranked[: s.limit])
+        return out
 
     def search(self, search: Search) -> list[Hit]:
         """One search (see :meth:`search_batch`)."""
@@ -397,3 +398,28 @@ class Store(Faceted, Grouped):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def whole_ties(ranked: Sequence[Hit], limit: int) -> list[Hit]:
+    """The first ``limit`` hits of a ranking fetched ``2 · limit`` deep, cut between two
+    scores rather than inside a group of equal ones.
+
+    Which points of a tied group a store returns, and in what order, is its own (two stores
+    of the same content differ), so a group that crosses position ``limit`` is kept whole
+    when it ends inside the fetched hits, and left out when it may go on past them.
+
+    Args:
+        ranked: Hits best first, at most ``2 · limit`` of them, as the store returned them.
+        limit: The hits wanted.
+
+    Returns:
+        The hits before the cut (fewer than ``limit``, or more, only around a tied group).
+    """
+    if len(ranked) <= limit:
+        return list(ranked)
+    edge = ranked[limit - 1].score
+    if ranked[limit].score != edge:
+        return list(ranked[:limit])
+    if len(ranked) >= 2 * limit and ranked[-1].score == edge:
+        return [h for h in ranked if h.score > edge]  # the group may reach past the fetch
+    return [h for h in ranked if h.score >= edge]

@@ -220,6 +220,7 @@ class Search:
     weights: tuple[float, ...] | None = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # attribute filter: facets.as_filters
     payload: tuple[str, ...] = ()  # returned besides RETURNED_PAYLOAD (e.g. ``likely``)
+    whole_ties: bool = False  # never cut inside a group of equal scores (Store.search_batch)
 
 
 def collection_metadata(fingerprint: Fingerprint) -> dict:

@@ -2,13 +2,16 @@
 
 Every ranking that combines more than one input goes through :func:`fuse`. An input is a
 :class:`~ingest.store.Leg` (a query vector against one named vector, searched in the store)
-or a ranked hit list already in hand. A request made of legs alone is fused inside the
-store's query (Qdrant's RRF: one round trip, and only the fused top comes back); a request
-with ranked lists among its inputs has its legs searched alone, in the same batch, and is
-fused here with the same formula.
+or a ranked hit list already in hand. Each leg is searched alone, all of them in one batched
+store query, and the rankings are fused here.
 
-The formula, both ways: ``score = Σ 1 / (k + position)``, position counted from 0 in each
-input; equal scores are ordered by file name.
+The formula: ``score = Σ 1 / (k + position)``, position counted from 0 in each input, and
+hits of equal score in one input share the position of the first of them. A store returns
+tied points in an order of its own, which differs between two stores of the same content
+(same keywords, identical captions, duplicate photos), so a fusion of the store's order
+would rank the same catalog differently in each; each leg is also cut between two scores,
+never inside a tied group (:func:`ingest.store.base.whole_ties`). Equal fused scores are
+ordered by file name.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ class Fused:
 
 
 def rrf(lists: Sequence[Sequence[Hit]], k: int, limit: int | None = None) -> list[Hit]:
-    """Fuses ranked hit lists: ``score = Σ 1 / (k + position)``, position from 0.
+    """Fuses ranked hit lists: ``score = Σ 1 / (k + position)``, position from 0, equal
+    scores in one list at the position of the first of them.
 
     Args:
         lists: Rankings, best first.
@@ -74,8 +78,11 @@ def rrf(lists: Sequence[Sequence[Hit]], k: int, limit: int | None = None) -> lis
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     for hits in lists:
+        shared = 0
         for position, h in enumerate(hits):
-            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + position)
+            if position == 0 or h.score != hits[position - 1].score:
+                shared = position  # a tie shares the position of its first hit
+            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + shared)
             first.setdefault(h.id, h)
     order = sorted(scores, key=lambda i: (-scores[i], first[i].file))[:limit]
     return [replace(first[i], score=round(scores[i], 6)) for i in order]
@@ -95,8 +102,8 @@ def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:
     slots: list[slice] = []
     for r in requests:
         start = len(searches)
-        if r.ranked:  # fused here: each leg searched alone, as deep as it reaches
-            searches += [r._search((leg,), leg.limit) for leg in r.legs]
+        if r.ranked or len(r.legs) > 1:  # each leg searched alone, as deep as it reaches
+            searches += [replace(r._search((leg,), leg.limit), whole_ties=True) for leg in r.legs]
         elif r.legs:
             searches.append(r._search(r.legs, r.limit))
         slots.append(slice(start, len(searches)))
@@ -104,5 +111,6 @@ def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:
     out = []
     for r, slot in zip(requests, slots, strict=True):
         found = results[slot]
-        out.append(rrf([*r.ranked, *found], r.k, r.limit) if r.ranked else (found or [[]])[0])
+        fused = r.ranked or len(r.legs) > 1
+        out.append(rrf([*r.ranked, *found], r.k, r.limit) if fused else (found or [[]])[0])
     return out
