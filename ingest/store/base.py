@@ -369,11 +369,12 @@ class Store(Faceted, Grouped):
         if not searches:
             return []
         self.require()
-        wide = [self._request(replace(s, limit=2 * s.limit)) for s in searches]
+        depths = [tie_depth(s.limit) if s.whole_ties else 2 * s.limit for s in searches]
+        wide = [self._request(replace(s, limit=d)) for s, d in zip(searches, depths, strict=True)]
         out = []
-        for s, scored in zip(searches, self._query_batch(wide), strict=True):
+        for s, d, scored in zip(searches, depths, self._query_batch(wide), strict=True):
             ranked = sorted((hit(p) for p in scored), key=lambda h: (-h.score, h.file))
-            out.append(whole_ties(ranked, s.limit) if s.whole_ties else ranked[: s.limit])
+            out.append(whole_ties(ranked, s.limit, d) if s.whole_ties else ranked[: s.limit])
         return out
 
     def search(self, search: Search) -> list[Hit]:
@@ -400,17 +401,24 @@ class Store(Faceted, Grouped):
         self.close()
 
 
-def whole_ties(ranked: Sequence[Hit], limit: int) -> list[Hit]:
-    """The first ``limit`` hits of a ranking fetched ``2 · limit`` deep, cut between two
-    scores rather than inside a group of equal ones.
+def tie_depth(limit: int) -> int:
+    """How deep a search whose cut must fall between two scores is fetched: a quarter more
+    than wanted (at least two more), to see where a tie across the cut ends."""
+    return limit + max(2, limit // 4)
+
+
+def whole_ties(ranked: Sequence[Hit], limit: int, fetched: int) -> list[Hit]:
+    """The first ``limit`` hits of a ranking fetched ``fetched`` deep, cut between two scores
+    rather than inside a group of equal ones.
 
     Which points of a tied group a store returns, and in what order, is its own (two stores
     of the same content differ), so a group that crosses position ``limit`` is kept whole
     when it ends inside the fetched hits, and left out when it may go on past them.
 
     Args:
-        ranked: Hits best first, at most ``2 · limit`` of them, as the store returned them.
+        ranked: Hits best first, as the store returned them (at most ``fetched``).
         limit: The hits wanted.
+        fetched: The hits asked of the store (:func:`tie_depth`).
 
     Returns:
         The hits before the cut (fewer than ``limit``, or more, only around a tied group).
@@ -420,6 +428,6 @@ def whole_ties(ranked: Sequence[Hit], limit: int) -> list[Hit]:
     edge = ranked[limit - 1].score
     if ranked[limit].score != edge:
         return list(ranked[:limit])
-    if len(ranked) >= 2 * limit and ranked[-1].score == edge:
+    if len(ranked) >= fetched and ranked[-1].score == edge:
         return [h for h in ranked if h.score > edge]  # the group may reach past the fetch
     return [h for h in ranked if h.score >= edge]

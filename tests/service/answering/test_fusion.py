@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient
 
 from ingest.hits import Hit
 from ingest.store import IMAGE, LOOK, EdgeStore, Leg, Search, ServerStore, point_id
-from ingest.store.base import whole_ties
+from ingest.store.base import tie_depth, whole_ties
 from service.answering.fusion import Fused, fuse, rrf
 from tests.service.answering.test_retrieve import FP, hot, point, unit
 
@@ -51,24 +51,27 @@ def test_a_ranking_is_cut_between_two_scores_never_inside_a_tie():
     def ranked(*scores):
         return [Hit(str(i), f"{i}.jpg", None, s) for i, s in enumerate(scores)]
 
-    assert [h.id for h in whole_ties(ranked(9, 8, 7, 6), 2)] == ["0", "1"]
+    assert [h.id for h in whole_ties(ranked(9, 8, 7, 6), 2, 4)] == ["0", "1"]
     # a tie across the cut that ends inside the fetched hits is kept whole
-    assert [h.id for h in whole_ties(ranked(9, 8, 8, 6), 2)] == ["0", "1", "2"]
+    assert [h.id for h in whole_ties(ranked(9, 8, 8, 6), 2, 4)] == ["0", "1", "2"]
     # one that may go on past them (the last fetched hit is in it) is left out
-    assert [h.id for h in whole_ties(ranked(9, 8, 8, 8), 2)] == ["0"]
-    assert whole_ties(ranked(8, 8, 8, 8), 2) == []
-    assert [h.id for h in whole_ties(ranked(9, 8), 2)] == ["0", "1"]  # fewer than asked
+    assert [h.id for h in whole_ties(ranked(9, 8, 8, 8), 2, 4)] == ["0"]
+    assert whole_ties(ranked(8, 8, 8, 8), 2, 4) == []
+    # unless the store had no more to give
+    assert [h.id for h in whole_ties(ranked(9, 8, 8), 2, 4)] == ["0", "1", "2"]
+    assert [h.id for h in whole_ties(ranked(9, 8), 2, 4)] == ["0", "1"]  # fewer than asked
+    assert tie_depth(50) == 62 and tie_depth(2) == 4
 
 
 @pytest.mark.parametrize("kind", ["edge", "server"])
 def test_two_stores_of_the_same_content_fuse_alike(tmp_path, kind):
-    """Points written in another order: tied points (one look vector for eight photos, across
+    """Points written in another order: tied points (one look vector for seven photos, across
     the leg's cut) come back from each store in its own order; the fused ranking is one."""
     points = [
         point(
             f"{i:02d}.jpg",
             (1, 0.05 * i, 0.02 * (i % 5), 0),
-            hot(0) if i % 2 and i < 16 else hot(1 + i % 7),
+            hot(0) if i % 2 and i < 14 else hot(1 + i % 7),
         )
         for i in range(20)
     ]
