@@ -221,6 +221,7 @@ class Search:
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # attribute filter: facets.as_filters
     payload: tuple[str, ...] = ()  # returned besides RETURNED_PAYLOAD (e.g. ``likely``)
     whole_ties: bool = False  # never cut inside a group of equal scores (Store.search_batch)
+    ids_only: bool = False  # hits carry id and score, no payload (Store.with_payload fills it)
 
 
 def collection_metadata(fingerprint: Fingerprint) -> dict:

@@ -10,8 +10,9 @@ hits of equal score in one input share the position of the first of them. A stor
 tied points in an order of its own, which differs between two stores of the same content
 (same keywords, identical captions, duplicate photos), so a fusion of the store's order
 would rank the same catalog differently in each; each leg is also cut between two scores,
-never inside a tied group (:func:`ingest.store.base.whole_ties`). Equal fused scores are
-ordered by file name.
+never inside a tied group (:func:`ingest.store.base.whole_ties`). The legs return ids and
+scores; the fused top's payload is read in one more call. Equal fused scores are ordered by
+file name.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def rrf(lists: Sequence[Sequence[Hit]], k: int, limit: int | None = None) -> lis
                 shared = position  # a tie shares the position of its first hit
             scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (k + shared)
             first.setdefault(h.id, h)
-    order = sorted(scores, key=lambda i: (-scores[i], first[i].file))[:limit]
+    order = sorted(scores, key=lambda i: (-scores[i], first[i].file, i))[:limit]
     return [replace(first[i], score=round(scores[i], 6)) for i in order]
 
 
@@ -103,7 +104,10 @@ def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:
     for r in requests:
         start = len(searches)
         if r.ranked or len(r.legs) > 1:  # each leg searched alone, as deep as it reaches
-            searches += [replace(r._search((leg,), leg.limit), whole_ties=True) for leg in r.legs]
+            searches += [
+                replace(r._search((leg,), leg.limit), whole_ties=True, ids_only=True)
+                for leg in r.legs
+            ]
         elif r.legs:
             searches.append(r._search(r.legs, r.limit))
         slots.append(slice(start, len(searches)))
@@ -111,6 +115,21 @@ def fuse(store: Store, requests: Sequence[Fused]) -> list[list[Hit]]:
     out = []
     for r, slot in zip(requests, slots, strict=True):
         found = results[slot]
-        fused = r.ranked or len(r.legs) > 1
-        out.append(rrf([*r.ranked, *found], r.k, r.limit) if fused else (found or [[]])[0])
+        if r.ranked or len(r.legs) > 1:
+            top = rrf([*r.ranked, *found], r.k, r.limit)
+            out.append(_filled(store, top, r.payload))
+        else:
+            out.append((found or [[]])[0])
     return out
+
+
+def _filled(store: Store, hits: list[Hit], extra: Sequence[str]) -> list[Hit]:
+    """Fused hits with their payload: the legs return ids and scores only (a point's payload
+    costs more to read than its score), so the fused top is read in one call; equal fused
+    scores are then ordered by file name."""
+    bare = [h for h in hits if not h.file]
+    if not bare:
+        return hits
+    read = {h.id: h for h in store.with_payload(bare, extra)}
+    whole = [h if h.file else read[h.id] for h in hits if h.file or h.id in read]
+    return sorted(whole, key=lambda h: (-h.score, h.file, h.id))

@@ -90,6 +90,8 @@ def test_two_stores_of_the_same_content_fuse_alike(tmp_path, kind):
         s.close()
     assert [(h.file, h.score) for h in rankings[0]] == [(h.file, h.score) for h in rankings[1]]
     assert len(rankings[0]) == 8
+    # the legs return ids and scores; the fused hits carry their payload
+    assert all(h.file.endswith(".jpg") and h.caption == "caption" for h in rankings[0])
 
 
 @pytest.fixture(params=["edge", "server"])
