@@ -44,6 +44,7 @@ from ingest.store.schema import (
     point_id,
     stored_entry,
 )
+from ingest.store.ties import tie_depth, whole_ties
 
 
 class Store(Faceted, Grouped):
@@ -360,8 +361,10 @@ class Store(Faceted, Grouped):
         """Run several searches at once; one ranked hit list per search.
 
         Equal scores come out ordered by file name (by point id for an ``ids_only`` search),
-        so the same search always ranks the same way. Fused scores tie often (RRF: ranks 1 and 5 score as 5 and 1) and Qdrant returns
-        ties in no fixed order, so each search asks for twice its limit and cuts here.
+        so the same search always ranks the same way. Fused scores tie often (RRF: ranks 1
+        and 5 score as 5 and 1) and Qdrant returns ties in no fixed order, so each search asks
+        for twice its limit and cuts here; a ``whole_ties`` search asks for a quarter more and
+        is cut between two scores (:func:`~ingest.store.ties.whole_ties`).
 
         Raises:
             StoreError: there is no collection.
@@ -414,35 +417,3 @@ class Store(Faceted, Grouped):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def tie_depth(limit: int) -> int:
-    """How deep a search whose cut must fall between two scores is fetched: a quarter more
-    than wanted (at least two more), to see where a tie across the cut ends."""
-    return limit + max(2, limit // 4)
-
-
-def whole_ties(ranked: Sequence[Hit], limit: int, fetched: int) -> list[Hit]:
-    """The first ``limit`` hits of a ranking fetched ``fetched`` deep, cut between two scores
-    rather than inside a group of equal ones.
-
-    Which points of a tied group a store returns, and in what order, is its own (two stores
-    of the same content differ), so a group that crosses position ``limit`` is kept whole
-    when it ends inside the fetched hits, and left out when it may go on past them.
-
-    Args:
-        ranked: Hits best first, as the store returned them (at most ``fetched``).
-        limit: The hits wanted.
-        fetched: The hits asked of the store (:func:`tie_depth`).
-
-    Returns:
-        The hits before the cut (fewer than ``limit``, or more, only around a tied group).
-    """
-    if len(ranked) <= limit:
-        return list(ranked)
-    edge = ranked[limit - 1].score
-    if ranked[limit].score != edge:
-        return list(ranked[:limit])
-    if len(ranked) >= fetched and ranked[-1].score == edge:
-        return [h for h in ranked if h.score > edge]  # the group may reach past the fetch
-    return [h for h in ranked if h.score >= edge]
