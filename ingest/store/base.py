@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,10 +43,10 @@ from ingest.store.schema import (
     point_id,
     stored_entry,
 )
-from ingest.store.ties import tie_depth, whole_ties
+from ingest.store.searching import Searching
 
 
-class Store(Faceted, Grouped):
+class Store(Searching, Faceted, Grouped):
     """The operations tuwen needs from Qdrant; both backends pass one contract suite."""
 
     collection: str
@@ -344,60 +343,6 @@ class Store(Faceted, Grouped):
         """The point of the image at relative path ``rel``, or ``None``."""
         found = self.get([point_id(rel)], vectors)
         return found[0] if found else None
-
-    # ------------------------------------------------------------------ searching
-
-    def _request(self, s: Search) -> Any:
-        flts = [
-            self._filter(s.captioned_only, s.exclude_ids, s.uncaptioned_only, leg) for leg in s.legs
-        ]
-        flts = self._narrowed(flts, s.filters)  # the attribute filter (ingest.store.facets)
-        fields = [] if s.ids_only else [*RETURNED_PAYLOAD, *s.payload]
-        if len(s.legs) == 1:
-            return self._nearest(s.legs[0], s.limit, flts[0], fields)
-        return self._fused(s, flts, fields)
-
-    def search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
-        """Run several searches at once; one ranked hit list per search.
-
-        Equal scores come out ordered by file name (by point id for an ``ids_only`` search),
-        so the same search always ranks the same way. Fused scores tie often (RRF: ranks 1
-        and 5 score as 5 and 1) and Qdrant returns ties in no fixed order, so each search asks
-        for twice its limit and cuts here; a ``whole_ties`` search asks for a quarter more and
-        is cut between two scores (:func:`~ingest.store.ties.whole_ties`).
-
-        Raises:
-            StoreError: there is no collection.
-        """
-        if not searches:
-            return []
-        self.require()
-        depths = [tie_depth(s.limit) if s.whole_ties else 2 * s.limit for s in searches]
-        wide = [self._request(replace(s, limit=d)) for s, d in zip(searches, depths, strict=True)]
-        out = []
-        for s, d, scored in zip(searches, depths, self._query_batch(wide), strict=True):
-            ranked = sorted((hit(p) for p in scored), key=lambda h: (-h.score, h.file, h.id))
-            out.append(whole_ties(ranked, s.limit, d) if s.whole_ties else ranked[: s.limit])
-        return out
-
-    def search(self, search: Search) -> list[Hit]:
-        """One search (see :meth:`search_batch`)."""
-        return self.search_batch([search])[0]
-
-    def with_payload(self, hits: Sequence[Hit], extra: Sequence[str] = ()) -> list[Hit]:
-        """The hits of an ``ids_only`` search with what a search returns of each point's
-        payload (and the ``extra`` fields), read in one call; scores are kept and a point
-        gone since is left out."""
-        wanted = {*RETURNED_PAYLOAD, *extra}
-        found = {p.id: p.payload for p in self.get([h.id for h in hits])}
-        return [
-            replace(
-                hit(Scored(h.id, {k: v for k, v in found[h.id].items() if k in wanted})),
-                score=h.score,
-            )
-            for h in hits
-            if h.id in found
-        ]
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -10,7 +10,7 @@ hits of equal score in one input share the position of the first of them. A stor
 tied points in an order of its own, which differs between two stores of the same content
 (same keywords, identical captions, duplicate photos), so a fusion of the store's order
 would rank the same catalog differently in each; each leg is also cut between two scores,
-never inside a tied group (:func:`ingest.store.ties.whole_ties`). The legs return ids and
+never inside a tied group (:func:`ingest.store.searching.whole_ties`). The legs return ids and
 scores; the fused top's payload is read in one more call. Equal fused scores are ordered by
 file name.
 """

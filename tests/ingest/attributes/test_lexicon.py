@@ -115,7 +115,11 @@ def test_lexicon_round_trips_through_json():
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"format": 99}, "format"), ({"format": 1, "brands": "Nike"}, "'brands'")],
+    [
+        ({"format": 99}, "format"),
+        ({"format": 1, "brands": "Nike"}, "'brands'"),
+        ({"format": 1, "colours": ["水鸭色", 3]}, "'colours'"),
+    ],
 )
 def test_lexicon_from_dict_names_what_is_wrong(data, message):
     with pytest.raises(ValueError, match=message):

@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient
 
 from ingest.hits import Hit
 from ingest.store import IMAGE, LOOK, EdgeStore, Leg, Search, ServerStore, point_id
-from ingest.store.ties import tie_depth, whole_ties
+from ingest.store.searching import tie_depth, whole_ties
 from service.answering.fusion import Fused, fuse, rrf
 from tests.service.answering.test_retrieve import FP, hot, point, unit
 
